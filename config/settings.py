@@ -1,0 +1,73 @@
+"""The one settings class: every knob comes from `BEVILLING_*` environment variables or `.env`."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OFFSETS = (365, 180, 90, 30, 7)
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; secrets may instead come from Prefect Secret blocks."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BEVILLING_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str = Field(
+        default=f"sqlite:///{PROJECT_ROOT / 'var' / 'bevilling.db'}",
+        description="SQLAlchemy URL; postgresql+psycopg://… for PostgreSQL.",
+    )
+    timezone: str = "Europe/Copenhagen"
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_password_block: str | None = Field(
+        default=None, description="Name of a Prefect Secret block holding the SMTP password."
+    )
+    smtp_starttls: bool = False
+    smtp_use_tls: bool = False
+    smtp_timeout_seconds: float = 30.0
+    mail_from: str = "bevilling@bevilling.example.org"
+    mail_from_name: str = "Bevilling – Borgmesterens Afdeling"
+    mail_domain: str = Field(
+        default="bevilling.example.org",
+        description="Domain of the approvals+<token>@ reply address and of Message-IDs.",
+    )
+    send_rate_per_minute: int | None = Field(
+        default=None, description="Upper bound on messages per minute; None = unlimited."
+    )
+    send_concurrency: int = Field(default=4, ge=1, le=64)
+    delivery_batch_size: int = Field(default=200, ge=1, le=5000)
+    delivery_max_attempts: int = Field(default=8, ge=1)
+    delivery_backoff_seconds: float = Field(default=30.0, gt=0)
+    delivery_lease_seconds: int = Field(default=300, ge=5)
+
+    reminder_offsets: tuple[int, ...] = DEFAULT_OFFSETS
+    holiday_categories: tuple[str, ...] = Field(
+        default=("public", "optional"),
+        description="holidays.DK categories that close the office; 'optional' adds 1 May, "
+        "Grundlovsdag, 24 and 31 December.",
+    )
+    extra_closed_dates: tuple[str, ...] = Field(
+        default=(), description="Further closed days, ISO dates (e.g. a local bridge day)."
+    )
+
+    token_secret: SecretStr | None = Field(
+        default=None, description="Key for signed confirm links; never commit it."
+    )
+    token_secret_block: str | None = None
+    token_valid_days: int = 30
+    web_base_url: str = "http://127.0.0.1:8000"
+    templates_dir: Path = PROJECT_ROOT / "templates"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once per process (tests build their own `Settings` instead)."""
+    return Settings()
