@@ -1,0 +1,35 @@
+"""SQLModel tables. Importing this package registers every table on SQLModel.metadata."""
+
+from models.audit import AuditEvent, AuditHead
+from models.outbox import Outbox, OutboxState
+from models.register import (
+    AmountKind,
+    Department,
+    Grant,
+    GrantAmount,
+    GrantPublic,
+    GrantRecipient,
+    GrantStatus,
+    Person,
+    Recurrence,
+)
+from models.reminders import Reminder, ReminderKind, ReminderState
+
+__all__ = [
+    "AmountKind",
+    "AuditEvent",
+    "AuditHead",
+    "Department",
+    "Grant",
+    "GrantAmount",
+    "GrantPublic",
+    "GrantRecipient",
+    "GrantStatus",
+    "Outbox",
+    "OutboxState",
+    "Person",
+    "Recurrence",
+    "Reminder",
+    "ReminderKind",
+    "ReminderState",
+]

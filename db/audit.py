@@ -1,0 +1,107 @@
+"""The hash-chained audit log: append inside the caller's transaction, verify the whole chain."""
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlmodel import Session
+
+from models.audit import GENESIS_HASH, AuditEvent, AuditHead
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to append: what happened, to what, by whom, with details."""
+
+    kind: str
+    subject: str
+    actor: str = "system"
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def event_hash(
+    *, prev_hash: str, seq: int, at: datetime, kind: str, subject: str, actor: str,
+    details: dict[str, Any],
+) -> str:
+    """SHA-256 over the previous hash and every field of the event."""
+    canonical = json.dumps(
+        [prev_hash, seq, at.isoformat(timespec="microseconds"), kind, subject, actor, details],
+        sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def append_events(session: Session, events: Iterable[NewEvent], *, now: datetime) -> int:
+    """Append events to the chain in this transaction; returns how many were written."""
+    batch = list(events)
+    if not batch:
+        return 0
+    head = session.execute(
+        select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == 1).with_for_update()
+    ).one()
+    seq, prev = int(head[0]), str(head[1])
+    at = now.replace(microsecond=now.microsecond)
+    rows = []
+    for event in batch:
+        seq += 1
+        details = json.loads(json.dumps(event.details, default=str))
+        digest = event_hash(prev_hash=prev, seq=seq, at=at, kind=event.kind,
+                            subject=event.subject, actor=event.actor, details=details)
+        rows.append({"seq": seq, "at": at, "kind": event.kind, "subject": event.subject,
+                     "actor": event.actor, "details": details, "prev_hash": prev, "hash": digest})
+        prev = digest
+    session.execute(insert(AuditEvent), rows)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_seq=seq, last_hash=prev))
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """Result of verifying the audit chain."""
+
+    events: int
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was altered, inserted or deleted."""
+        return not self.problems
+
+
+def verify_chain(session: Session, *, batch_size: int = 5000) -> ChainReport:
+    """Recompute every hash in order; report altered, missing or re-ordered events."""
+    problems: list[str] = []
+    expected_prev, expected_seq, count, last_id = GENESIS_HASH, 0, 0, 0
+    while True:
+        rows = session.execute(
+            select(AuditEvent).where(AuditEvent.id > last_id)  # type: ignore[operator]
+            .order_by(AuditEvent.id).limit(batch_size)
+        ).scalars().all()
+        if not rows:
+            break
+        for row in rows:
+            last_id = row.id
+            count += 1
+            expected_seq += 1
+            if row.seq != expected_seq:
+                problems.append(f"event id {row.id}: sequence {row.seq}, expected {expected_seq} "
+                                "(an event was deleted or inserted)")
+                expected_seq = row.seq
+            if row.prev_hash != expected_prev:
+                problems.append(f"event seq {row.seq}: previous-hash link broken")
+            recomputed = event_hash(prev_hash=row.prev_hash, seq=row.seq, at=row.at, kind=row.kind,
+                                    subject=row.subject, actor=row.actor, details=row.details)
+            if recomputed != row.hash:
+                problems.append(f"event seq {row.seq} ({row.kind} {row.subject}): content altered")
+            expected_prev = row.hash
+    head = session.get(AuditHead, 1)
+    if head is None:
+        problems.append("audit head row is missing")
+    elif head.last_seq != expected_seq or head.last_hash != expected_prev:
+        problems.append(f"chain ends at seq {expected_seq} but the head records seq "
+                        f"{head.last_seq}: events at the end were deleted or added")
+    return ChainReport(count, tuple(problems))

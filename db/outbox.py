@@ -1,0 +1,128 @@
+"""Outbox I/O: enqueue rendered mail idempotently, claim due rows under a lease, record outcomes."""
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from db.audit import NewEvent, append_events
+from models import Outbox, OutboxState
+from models.outbox import ClaimedMail, NewMail
+
+
+def message_id_for(key: str, *, domain: str) -> str:
+    """A short, stable Message-ID derived from the outbox key (no folding, no leading space)."""
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
+    return f"<bev-{digest}@{domain}>"
+
+
+def enqueue(session: Session, mails: Sequence[NewMail], *, now: datetime, domain: str) -> dict[str, int]:
+    """Insert mails unless their key exists; returns key → outbox id for every given key."""
+    if not mails:
+        return {}
+    rows = [{
+        "key": mail.key, "kind": mail.kind, "subject_ref": mail.subject_ref,
+        "recipients": [mail.recipient], "subject": mail.subject, "body_text": mail.body_text,
+        "body_html": mail.body_html, "attachments": mail.attachments,
+        "headers": {"Date-Enqueued": now.isoformat(), **mail.headers},
+        "message_id": message_id_for(mail.key, domain=domain), "state": OutboxState.PENDING,
+        "attempts": 0, "next_attempt_at": now, "created_at": now,
+    } for mail in mails]
+    dialect = session.get_bind().dialect.name
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    for start in range(0, len(rows), 500):
+        statement = insert_fn(Outbox).values(rows[start:start + 500])
+        session.execute(statement.on_conflict_do_nothing(index_elements=["key"]))
+    keys = [mail.key for mail in mails]
+    ids: dict[str, int] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        ids.update(session.execute(
+            select(Outbox.key, Outbox.id).where(Outbox.key.in_(chunk))  # type: ignore[attr-defined]
+        ).tuples().all())
+    return ids
+
+
+def claim_batch(
+    engine: Engine, *, worker: str, now: datetime, lease_seconds: int, limit: int
+) -> list[ClaimedMail]:
+    """Atomically claim up to `limit` due rows (SKIP LOCKED on PostgreSQL, a write lock on SQLite)."""
+    due = or_(
+        and_(Outbox.state == OutboxState.PENDING, Outbox.next_attempt_at <= now),  # type: ignore[arg-type]
+        and_(Outbox.state == OutboxState.SENDING, Outbox.claimed_until < now),  # type: ignore[arg-type, operator]
+    )
+    candidates = select(Outbox.id).where(due).order_by(Outbox.id).limit(limit)  # type: ignore[arg-type]
+    if engine.dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    statement = (
+        update(Outbox)
+        .where(Outbox.id.in_(candidates.scalar_subquery()))  # type: ignore[union-attr]
+        .values(state=OutboxState.SENDING, claimed_by=worker,
+                claimed_until=now + timedelta(seconds=lease_seconds),
+                attempts=Outbox.attempts + 1)
+        .returning(Outbox)
+    )
+    with Session(engine, expire_on_commit=False) as session:
+        rows = session.execute(statement).scalars().all()
+        session.commit()
+    claimed = [ClaimedMail(
+        id=row.id or 0, key=row.key, kind=row.kind, subject_ref=row.subject_ref,
+        recipients=list(row.recipients), subject=row.subject, body_text=row.body_text,
+        body_html=row.body_html, attachments=list(row.attachments), headers=dict(row.headers),
+        message_id=row.message_id, attempts=row.attempts) for row in rows]
+    return sorted(claimed, key=lambda mail: mail.id)
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What happened to one claimed mail."""
+
+    mail: ClaimedMail
+    status: str  # "sent" | "retry" | "failed"
+    error: str | None = None
+    code: int | None = None
+    retry_at: datetime | None = None
+
+
+def record_outcomes(engine: Engine, outcomes: Sequence[SendOutcome], *, worker: str, now: datetime) -> None:
+    """Persist send outcomes and their audit events in one transaction."""
+    if not outcomes:
+        return
+    events: list[NewEvent] = []
+    with Session(engine, expire_on_commit=False) as session:
+        for outcome in outcomes:
+            mail = outcome.mail
+            mine = and_(Outbox.id == mail.id, Outbox.state == OutboxState.SENDING)  # type: ignore[arg-type]
+            if outcome.status == "sent":
+                session.execute(update(Outbox).where(mine).values(
+                    state=OutboxState.SENT, sent_at=now, claimed_until=None, last_error=None))
+                events.append(NewEvent("mail.sent", mail.subject_ref or f"outbox:{mail.id}",
+                                       details={"outbox_id": mail.id, "to": mail.recipients,
+                                                "message_id": mail.message_id,
+                                                "kind": mail.kind, "attempt": mail.attempts}))
+            elif outcome.status == "retry":
+                session.execute(update(Outbox).where(mine).values(
+                    state=OutboxState.PENDING, next_attempt_at=outcome.retry_at or now,
+                    claimed_by=None, claimed_until=None, last_error=outcome.error))
+            else:
+                session.execute(update(Outbox).where(mine).values(
+                    state=OutboxState.FAILED, claimed_until=None, last_error=outcome.error))
+                events.append(NewEvent("mail.failed", mail.subject_ref or f"outbox:{mail.id}",
+                                       details={"outbox_id": mail.id, "to": mail.recipients,
+                                                "code": outcome.code, "error": outcome.error,
+                                                "attempts": mail.attempts}))
+        append_events(session, events, now=now)
+        session.commit()
+
+
+def outbox_counts(engine: Engine) -> dict[str, int]:
+    """Rows per outbox state."""
+    with Session(engine) as session:
+        rows = session.execute(text("SELECT state, count(*) FROM outbox GROUP BY state")).all()
+    return {str(state): int(count) for state, count in rows}

@@ -1,0 +1,155 @@
+"""Interpretation of an approver's e-mail reply: a decision, or a refusal to guess.
+
+Pure: stdlib only, no I/O, no clock. Only the first non-empty line of the *new* text decides, and
+it must start with a decision keyword. Anything that could mean something else — the opposite
+keyword anywhere, a negation, a question mark — is ambiguous. The outgoing request contains both
+keywords ("Skriv GODKEND eller AFVIS …"), so a quote that slips past the cutters can only ever make
+a reply ambiguous, never decide it.
+"""
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from enum import StrEnum
+
+from domain.reply_html import html_to_text
+from domain.reply_quotes import QUOTE_SENTINEL, normalize_text, strip_quoted_text
+
+__all__ = [
+    "QUOTE_SENTINEL",
+    "Decision",
+    "ReplyVerdict",
+    "VerdictKind",
+    "extract_new_text",
+    "html_to_text",
+    "interpret_reply",
+    "normalize_text",
+    "strip_quoted_text",
+]
+
+
+class Decision(StrEnum):
+    """What the approver decided."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class VerdictKind(StrEnum):
+    """Whether a reply decided, was ambiguous, or said nothing new."""
+
+    DECISION = "decision"
+    AMBIGUOUS = "ambiguous"
+    EMPTY = "empty"
+
+
+@dataclass(frozen=True)
+class ReplyVerdict:
+    """The outcome of reading one reply; ``comment`` is only set for decisions."""
+
+    kind: VerdictKind
+    decision: Decision | None
+    comment: str
+    reason: str
+
+
+_KEYWORDS: dict[str, Decision] = {
+    "godkendt": Decision.APPROVE,
+    "godkend": Decision.APPROVE,
+    "approved": Decision.APPROVE,
+    "approve": Decision.APPROVE,
+    "afvist": Decision.REJECT,
+    "afvis": Decision.REJECT,
+    "rejected": Decision.REJECT,
+    "reject": Decision.REJECT,
+}
+# Stems, searched as plain substrings of the folded text: "godkendelse", "afvise", "disapprove"
+# all count. Over-matching only costs a clarifying mail; under-matching could cost a wrong decision.
+_STEMS: dict[Decision, tuple[str, ...]] = {
+    Decision.APPROVE: ("godkend", "approv"),
+    Decision.REJECT: ("afvis", "reject"),
+}
+# Longest alternatives first so "godkendt" is not read as "godkend" + "t". ASCII-only matching:
+# a Unicode case-insensitive "k" would also match the Kelvin sign.
+_FIRST_LINE = re.compile(
+    r"(?P<keyword>" + "|".join(sorted(_KEYWORDS, key=len, reverse=True)) + r")"
+    r"(?P<rest>(?=[ \t.,;:!?\-\u2013\u2014]|$).*)",
+    re.IGNORECASE | re.ASCII,
+)
+_SEPARATORS = " \t.,;:!-\u2013\u2014"
+_STEM = r"(?:godkend|afvis|approv|reject)\w*"
+_NEGATIONS = (
+    # "jeg kan ikke godkende", "ikke at afvise", "do not approve", "can't really approve"
+    re.compile(
+        r"\b(?:ikke|ej|aldrig|nej|not|never|cannot|can[’']?t|don[’']?t|won[’']?t|"
+        r"wouldn[’']?t|shouldn[’']?t)\b(?:\W+\w+){0,3}?\W+" + _STEM
+    ),
+    # Danish verb-second order: "jeg godkender ikke"
+    re.compile(_STEM + r"\s+(?:ikke|ej)\b"),
+    re.compile(r"\bnej\s+tak\b"),
+    re.compile(r"\bno,?\s+thank"),
+)
+
+
+def _skeleton(text: str) -> str:
+    """Return folded text without combining marks, so no accent can hide a keyword."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(ch for ch in decomposed if not unicodedata.category(ch).startswith("M"))
+    return bare.casefold()
+
+
+def _ambiguous(reason: str) -> ReplyVerdict:
+    return ReplyVerdict(kind=VerdictKind.AMBIGUOUS, decision=None, comment="", reason=reason)
+
+
+def _sides_present(skeleton: str) -> set[Decision]:
+    return {side for side, stems in _STEMS.items() if any(stem in skeleton for stem in stems)}
+
+
+def _negation(skeleton: str) -> str | None:
+    for pattern in _NEGATIONS:
+        found = pattern.search(skeleton)
+        if found:
+            return " ".join(found.group(0).split())
+    return None
+
+
+def interpret_reply(new_text: str) -> ReplyVerdict:
+    """Read the new text of a reply and return a decision only when it is unmistakable."""
+    text = normalize_text(new_text)
+    lines = [line.strip() for line in text.split("\n")]
+    non_empty = [index for index, line in enumerate(lines) if line]
+    if not non_empty:
+        return ReplyVerdict(
+            kind=VerdictKind.EMPTY, decision=None, comment="", reason="no new text in the reply"
+        )
+    skeleton = _skeleton(text)
+    if len(_sides_present(skeleton)) > 1:
+        return _ambiguous("both keywords present")
+    negation = _negation(skeleton)
+    if negation is not None:
+        return _ambiguous(f"negation '{negation}'")
+    first = non_empty[0]
+    matched = _FIRST_LINE.match(lines[first])
+    if matched is None:
+        return _ambiguous("first line is not a decision keyword")
+    rest = matched.group("rest").lstrip(_SEPARATORS)
+    if rest.startswith("?"):
+        return _ambiguous("decision keyword followed by a question mark")
+    keyword = matched.group("keyword")
+    comment_lines = [rest, *(line.rstrip() for line in text.split("\n")[first + 1 :])]
+    return ReplyVerdict(
+        kind=VerdictKind.DECISION,
+        decision=_KEYWORDS[keyword.lower()],
+        comment="\n".join(comment_lines).strip(),
+        reason=f"first line starts with '{keyword.upper()}'",
+    )
+
+
+def extract_new_text(*, plain: str | None, html: str | None) -> str:
+    """Return the new text of a reply: the plain part if it has any text, else the HTML part."""
+    if plain is not None and plain.strip():
+        return strip_quoted_text(plain)
+    if html is not None and html.strip():
+        return strip_quoted_text(html_to_text(html))
+    return ""

@@ -1,0 +1,89 @@
+"""Danish-first formatting of dates and money for mails (Babel); nbsp kept out of plain text."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from babel.dates import format_date
+from babel.numbers import format_currency, format_decimal
+
+LOCALES = {"da": "da_DK", "en": "en_GB"}
+MILLION = Decimal(1_000_000)
+
+
+def _locale(language: str) -> str:
+    return LOCALES.get(language, "da_DK")
+
+
+def long_date(day: date, language: str) -> str:
+    """'31. december 2025' in Danish, '31 December 2025' in English."""
+    return format_date(day, "long", locale=_locale(language)).replace("\xa0", " ")
+
+
+def _millions(value: Decimal, language: str) -> str:
+    return str(format_decimal(value / MILLION, "#,##0.##", locale=_locale(language)))
+
+
+def money(amount: Decimal, amount_max: Decimal | None, language: str) -> str:
+    """'1,3–2 mio. kr.', '500.000 kr.'; English 'DKK 1.3–2 million', 'DKK 500,000'."""
+    high = amount_max if amount_max is not None and amount_max != amount else None
+    if amount >= MILLION or (high is not None and high >= MILLION):
+        span = _millions(amount, language)
+        if high is not None:
+            span += "–" + _millions(high, language)
+        return f"{span} mio. kr." if language == "da" else f"DKK {span} million"
+    locale = _locale(language)
+
+    def whole(value: Decimal) -> str:
+        return str(format_currency(value, "DKK", format="#,##0", currency_digits=False,
+                                   locale=locale))
+
+    span = whole(amount) + ("–" + whole(high) if high is not None else "")
+    return (f"{span} kr." if language == "da" else f"DKK {span}").replace("\xa0", " ")
+
+
+@dataclass(frozen=True)
+class MoneyLine:
+    """One line of a grant's money, as the mail needs it."""
+
+    label: str
+    kind: str
+    recurrence: str
+    amount: Decimal
+    amount_max: Decimal | None
+    year_from: int | None
+    year_to: int | None
+
+
+def years(line: MoneyLine, language: str) -> str:
+    """'2026', '2021–2024', 'fra 2026' / 'from 2026'."""
+    if line.year_from and line.year_to:
+        if line.year_from == line.year_to:
+            return str(line.year_from)
+        return f"{line.year_from}–{line.year_to}"
+    if line.year_from:
+        return f"fra {line.year_from}" if language == "da" else f"from {line.year_from}"
+    return ""
+
+
+def describe_line(line: MoneyLine, language: str) -> str:
+    """'1,3–2 mio. kr. årligt' or '0,5 mio. kr. én gang'."""
+    suffix = {
+        ("da", "yearly"): "årligt", ("da", "once"): "én gang",
+        ("en", "yearly"): "a year", ("en", "once"): "once",
+    }[(language if language in ("da", "en") else "da", line.recurrence)]
+    return f"{money(line.amount, line.amount_max, language)} {suffix}"
+
+
+def at_stake(lines: Sequence[MoneyLine], language: str) -> str | None:
+    """What runs out: the needs after the end date, or failing that the appropriated funds."""
+    needs = [line for line in lines if line.kind == "need"]
+    chosen = needs or [line for line in lines if line.kind == "appropriated"]
+    if not chosen:
+        return None
+    parts = [describe_line(line, language) for line in chosen]
+    joiner = " og " if language == "da" else " and "
+    if len(parts) == 1:
+        return parts[0]
+    return ", ".join(parts[:-1]) + joiner + parts[-1]

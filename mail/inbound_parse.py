@@ -1,0 +1,322 @@
+"""Parsing of inbound mail (raw RFC 5322 bytes) into the facts the reply pipeline needs.
+
+No network, no database: bytes in, a frozen ``ParsedInbound`` out. The stdlib ``email`` package
+(``policy.default``) parses headers lazily and raises IndexError, LookupError, AttributeError and
+friends on hostile input; every such failure leaves this module as ``InboundParseError`` so the
+caller can quarantine the message instead of crashing on it again at the next poll.
+"""
+
+import email.errors
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage, Message
+from email.parser import BytesParser, Parser
+
+__all__ = [
+    "BounceInfo",
+    "InboundParseError",
+    "ParsedInbound",
+    "parse_inbound",
+    "token_from_recipients",
+    "verp_outbox_id",
+]
+
+# What the email package was seen to raise on fuzzed headers and bodies. Listed, not `Exception`,
+# so that a bug in this module still surfaces as itself.
+_HOSTILE = (
+    IndexError,
+    LookupError,
+    AttributeError,
+    ValueError,
+    TypeError,
+    RecursionError,
+    email.errors.MessageError,
+)
+
+_MSG_ID = re.compile(r"<[^<>\s]+>")
+_TOKEN = re.compile(r"[a-z2-7]{26}")
+_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_AUTOMATED_SUBJECTS = (
+    "automatisk svar",
+    "autosvar",
+    "auto:",
+    "out of office",
+    "fraværende",
+    "automatic reply",
+    "autoreply",
+    "auto-reply",
+)
+_BULK_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
+_DAEMONS = frozenset({"mailer-daemon", "postmaster"})
+_RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To")
+
+
+class InboundParseError(Exception):
+    """The raw message could not be parsed safely; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class BounceInfo:
+    """The delivery-status facts of a bounce (RFC 3464)."""
+
+    status: str | None
+    hard: bool
+    action: str | None
+    recipient: str | None
+    original_message_id: str | None
+
+
+@dataclass(frozen=True)
+class ParsedInbound:
+    """The facts of one inbound message that the reply pipeline decides on."""
+
+    message_id: str
+    raw_sha256: str
+    from_address: str | None
+    from_display: str
+    sender_address: str | None
+    recipients: tuple[str, ...]
+    subject: str
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    automated_reason: str | None
+    bounce: BounceInfo | None
+    plain_text: str | None
+    html_text: str | None
+    authentication_results: tuple[str, ...]
+
+
+def _header(msg: Message, name: str) -> str | None:
+    value = msg.get(name)
+    return None if value is None else " ".join(str(value).split())
+
+
+def _header_all(msg: Message, name: str) -> list[str]:
+    return [" ".join(str(value).split()) for value in msg.get_all(name, [])]
+
+
+def _msg_ids(value: str | None) -> list[str]:
+    # Folded ids come back with inner whitespace; compare only the <...> part.
+    return _MSG_ID.findall("".join(value.split())) if value else []
+
+
+def _addresses(msg: Message, name: str) -> list[Address]:
+    found: list[Address] = []
+    for value in msg.get_all(name, []):
+        found.extend(getattr(value, "addresses", ()))
+    return found
+
+
+def _plain_addresses(msg: Message, name: str) -> list[str]:
+    # Delivered-To, X-Original-To and Return-Path are unstructured headers for the email package.
+    found: list[str] = []
+    for value in _header_all(msg, name):
+        candidate = value.strip().strip("<>").strip().lower()
+        if "@" in candidate and " " not in candidate:
+            found.append(candidate)
+    return found
+
+
+def _first_address(msg: Message, name: str) -> Address | None:
+    addresses = _addresses(msg, name)
+    # Several authors (legal with Sender) give no single person to trust: treat as unparsable.
+    if len(addresses) != 1 or not addresses[0].username or not addresses[0].domain:
+        return None
+    return addresses[0]
+
+
+def _recipients(msg: Message) -> tuple[str, ...]:
+    found: list[str] = []
+    for name in _RECIPIENT_HEADERS:
+        if name in ("To", "Cc"):
+            found.extend(a.addr_spec.lower() for a in _addresses(msg, name) if a.domain)
+        else:
+            found.extend(_plain_addresses(msg, name))
+    return tuple(dict.fromkeys(found))
+
+
+def _automated_reason(
+    msg: Message, *, subject: str, from_address: str | None, sender: str | None
+) -> str | None:
+    auto_submitted = _header(msg, "Auto-Submitted")
+    if auto_submitted is not None and auto_submitted.split(";")[0].strip().lower() != "no":
+        return f"Auto-Submitted: {auto_submitted}"
+    for name in ("X-Autoreply", "X-Autorespond"):
+        if name in msg:
+            return f"{name} header"
+    precedence = (_header(msg, "Precedence") or "").lower()
+    if precedence in _BULK_PRECEDENCE:
+        return f"Precedence: {precedence}"
+    list_header = next((key for key in msg if key.lower().startswith("list-")), None)
+    if list_header is not None:
+        return f"{list_header} header"
+    folded = subject.strip().casefold()
+    for prefix in _AUTOMATED_SUBJECTS:
+        if folded.startswith(prefix):
+            return f"subject starts with {prefix!r}"
+    return_path = _header(msg, "Return-Path")
+    if return_path is not None and return_path.strip("<> ") == "":
+        return "null sender (Return-Path <>)"
+    for address in (from_address, sender):
+        if address and address.split("@")[0] in _DAEMONS:
+            return f"sent by {address}"
+    if msg.get_content_type() == "multipart/report":
+        return "multipart/report"
+    return None
+
+
+def _original_message_id(report: Message) -> str | None:
+    for part in report.walk():
+        content_type = part.get_content_type()
+        if content_type == "message/rfc822":
+            payload = part.get_payload()
+            inner = payload[0] if isinstance(payload, list) and payload else None
+            if isinstance(inner, Message):
+                ids = _msg_ids(_header(inner, "Message-ID"))
+                return ids[0] if ids else None
+        if content_type == "text/rfc822-headers":
+            text = _text_content(part)
+            headers = Parser(policy=policy.default).parsestr(text or "", headersonly=True)
+            ids = _msg_ids(_header(headers, "Message-ID"))
+            return ids[0] if ids else None
+    return None
+
+
+def _bounce(msg: Message) -> BounceInfo | None:
+    if msg.get_content_type() != "multipart/report":
+        return None
+    if str(msg.get_param("report-type", "")).lower() != "delivery-status":
+        return None
+    status_blocks: list[Message] = []
+    for part in msg.walk():
+        if part.get_content_type() == "message/delivery-status":
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                status_blocks = [block for block in payload if isinstance(block, Message)]
+            break
+    # The first block holds per-message fields; recipient blocks follow. Prefer a failed one.
+    recipients = [block for block in status_blocks if "Status" in block or "Action" in block]
+    chosen = next(
+        (b for b in recipients if (_header(b, "Action") or "").lower() == "failed"),
+        recipients[0] if recipients else None,
+    )
+    status = action = recipient = None
+    if chosen is not None:
+        found = _STATUS.search(_header(chosen, "Status") or "")
+        status = ".".join(found.groups()) if found else None
+        action = (_header(chosen, "Action") or "").lower() or None
+        final = _header(chosen, "Final-Recipient") or _header(chosen, "Original-Recipient")
+        if final:
+            recipient = final.split(";")[-1].strip().strip("<>").lower() or None
+    hard = status.startswith("5") if status else action == "failed"
+    return BounceInfo(
+        status=status,
+        hard=hard,
+        action=action,
+        recipient=recipient,
+        original_message_id=_original_message_id(msg),
+    )
+
+
+def _text_content(part: Message) -> str | None:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return None
+    charset = part.get_content_charset() or "us-ascii"
+    try:
+        return payload.decode(charset, errors="replace")
+    except LookupError:
+        # Unknown labels such as "unknown-8bit": the keywords are ASCII, so UTF-8 with
+        # replacement keeps them and cannot invent one.
+        return payload.decode("utf-8", errors="replace")
+
+
+def _body(msg: EmailMessage, subtype: str) -> str | None:
+    part = msg.get_body(preferencelist=(subtype,))
+    if part is None or part.get_content_type() != f"text/{subtype}":
+        return None
+    return _text_content(part)
+
+
+def _parse(raw: bytes) -> ParsedInbound:
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    if not isinstance(msg, EmailMessage):
+        raise InboundParseError("the email package returned no EmailMessage")
+    raw_sha256 = hashlib.sha256(raw).hexdigest()
+    ids = _msg_ids(_header(msg, "Message-ID"))
+    author = _first_address(msg, "From")
+    from_address = author.addr_spec.lower() if author else None
+    sender = _first_address(msg, "Sender")
+    return_path = _plain_addresses(msg, "Return-Path")
+    sender_address = sender.addr_spec.lower() if sender else next(iter(return_path), None)
+    subject = _header(msg, "Subject") or ""
+    in_reply_to = _msg_ids(_header(msg, "In-Reply-To"))
+    return ParsedInbound(
+        message_id=ids[0] if ids else f"sha256:{raw_sha256}",
+        raw_sha256=raw_sha256,
+        from_address=from_address,
+        from_display=author.display_name if author else "",
+        sender_address=sender_address,
+        recipients=_recipients(msg),
+        subject=subject,
+        in_reply_to=in_reply_to[0] if in_reply_to else None,
+        references=tuple(_msg_ids(_header(msg, "References"))),
+        automated_reason=_automated_reason(
+            msg, subject=subject, from_address=from_address, sender=sender_address
+        ),
+        bounce=_bounce(msg),
+        plain_text=_body(msg, "plain"),
+        html_text=_body(msg, "html"),
+        authentication_results=tuple(_header_all(msg, "Authentication-Results")),
+    )
+
+
+def parse_inbound(raw: bytes, *, max_bytes: int = 10_000_000) -> ParsedInbound:
+    """Parse raw RFC 5322 bytes; raise InboundParseError for oversize or hostile input."""
+    if len(raw) > max_bytes:
+        raise InboundParseError(f"message of {len(raw)} bytes exceeds the limit of {max_bytes}")
+    try:
+        return _parse(raw)
+    except _HOSTILE as exc:
+        raise InboundParseError(f"unparsable message: {type(exc).__name__}: {exc}") from exc
+
+
+def _local_parts(recipients: Iterable[str], *, domain: str) -> Iterator[str]:
+    suffix = "@" + domain.strip().rstrip(".").lower()
+    for recipient in recipients:
+        address = recipient.strip().strip("<>").strip().lower()
+        if address.endswith(suffix):
+            yield address[: -len(suffix)]
+
+
+def _single(values: Iterable[str]) -> str | None:
+    # Two different tokens (or outbox ids) in one message: refuse to pick one.
+    distinct = set(values)
+    return distinct.pop() if len(distinct) == 1 else None
+
+
+def token_from_recipients(recipients: Iterable[str], *, domain: str) -> str | None:
+    """Return the lower-cased token of the one ``approvals+<token>@<domain>`` recipient."""
+    return _single(
+        local[len("approvals+") :]
+        for local in _local_parts(recipients, domain=domain)
+        if local.startswith("approvals+") and _TOKEN.fullmatch(local[len("approvals+") :])
+    )
+
+
+def verp_outbox_id(recipients: Iterable[str], *, domain: str) -> int | None:
+    """Return the outbox id of the one ``bounce+<outbox-id>@<domain>`` recipient."""
+    found = _single(
+        local[len("bounce+") :]
+        for local in _local_parts(recipients, domain=domain)
+        if local.startswith("bounce+") and re.fullmatch(r"[0-9]{1,18}", local[len("bounce+") :])
+    )
+    return int(found) if found is not None else None

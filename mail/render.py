@@ -1,0 +1,53 @@
+"""Jinja2 rendering of mails: autoescaped HTML, StrictUndefined, Danish and English variants."""
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+SUPPORTED_LANGUAGES = ("da", "en")
+
+
+class TemplateMissingError(LookupError):
+    """A mail template (name, language, part) does not exist."""
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    """Subject and both bodies of one mail."""
+
+    subject: str
+    text: str
+    html: str
+
+
+@lru_cache(maxsize=4)
+def _environment(templates_dir: Path) -> Environment:
+    return Environment(
+        loader=FileSystemLoader(str(templates_dir / "email")),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_mail(
+    name: str, *, language: str, context: dict[str, Any], templates_dir: Path
+) -> RenderedMail:
+    """Render `<name>.<language>.{subject,txt,html}.j2`; unknown languages fall back to Danish."""
+    language = language if language in SUPPORTED_LANGUAGES else "da"
+    env = _environment(templates_dir)
+    parts: dict[str, str] = {}
+    for part in ("subject", "txt", "html"):
+        template_name = f"{name}.{language}.{part}.j2"
+        try:
+            template = env.get_template(template_name)
+        except Exception as exc:  # jinja2 raises TemplateNotFound; keep one error type for callers
+            raise TemplateMissingError(template_name) from exc
+        parts[part] = template.render(**context)
+    subject = " ".join(parts["subject"].split())
+    return RenderedMail(subject=subject, text=parts["txt"], html=parts["html"])

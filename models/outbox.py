@@ -1,0 +1,77 @@
+"""The outbox: every mail is rendered and given its Message-ID here before anyone sends it."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Column, Index
+from sqlmodel import Field, SQLModel
+
+from models.types import JSONText, UTCDateTime
+
+
+class OutboxState(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Outbox(SQLModel, table=True):
+    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    kind: str = Field(max_length=32)
+    subject_ref: str = Field(default="", max_length=120)
+    recipients: list[str] = Field(sa_column=Column(JSONText, nullable=False))
+    subject: str
+    body_text: str
+    body_html: str
+    attachments: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSONText, nullable=False)
+    )
+    headers: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSONText, nullable=False))
+    message_id: str = Field(max_length=200, unique=True)
+    state: OutboxState = Field(default=OutboxState.PENDING, max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    claimed_by: str | None = Field(default=None, max_length=100)
+    claimed_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    last_error: str | None = None
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+
+
+@dataclass(frozen=True)
+class ClaimedMail:
+    """An outbox row claimed by one worker for sending."""
+
+    id: int
+    key: str
+    kind: str
+    subject_ref: str
+    recipients: list[str]
+    subject: str
+    body_text: str
+    body_html: str
+    attachments: list[dict[str, Any]]
+    headers: dict[str, str]
+    message_id: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class NewMail:
+    """A rendered mail for one recipient, ready to be stored in the outbox."""
+
+    key: str
+    kind: str
+    subject_ref: str
+    recipient: str
+    subject: str
+    body_text: str
+    body_html: str
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)

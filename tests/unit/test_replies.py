@@ -1,0 +1,397 @@
+"""Reply interpretation and quote stripping: pure domain, no I/O."""
+
+import string
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.replies import (
+    QUOTE_SENTINEL,
+    Decision,
+    ReplyVerdict,
+    VerdictKind,
+    extract_new_text,
+    html_to_text,
+    interpret_reply,
+    normalize_text,
+    strip_quoted_text,
+)
+
+REQUEST = (
+    f"{QUOTE_SENTINEL}\n\nKære Karen Holm\n\n"
+    "Skriv GODKEND eller AFVIS i første linje af dit svar.\n"
+    "(English: reply with APPROVE or REJECT on the first line.)\n"
+)
+
+
+def quoted(text: str) -> str:
+    return "\n".join(f"> {line}" if line else ">" for line in text.split("\n"))
+
+
+# --- interpret_reply -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "decision", "comment"),
+    [
+        ("GODKEND", Decision.APPROVE, ""),
+        ("godkend", Decision.APPROVE, ""),
+        ("Godkendt.", Decision.APPROVE, ""),
+        ("APPROVE", Decision.APPROVE, ""),
+        ("Approved!", Decision.APPROVE, ""),
+        ("AFVIS", Decision.REJECT, ""),
+        ("Afvist", Decision.REJECT, ""),
+        ("reject", Decision.REJECT, ""),
+        ("REJECTED.", Decision.REJECT, ""),
+        ("AFVIS - for dyrt", Decision.REJECT, "for dyrt"),
+        ("GODKEND – god idé", Decision.APPROVE, "god idé"),
+        ("Godkendt: fint oplæg\nHusk controlleren.\n\n/Karen", Decision.APPROVE,
+         "fint oplæg\nHusk controlleren.\n\n/Karen"),
+        ("  GODKEND  \n\n  Mvh Karen  ", Decision.APPROVE, "Mvh Karen"),
+        ("\n\n\u200bGODKEND", Decision.APPROVE, ""),
+        ("\ufeffAFVIS\r\nManglende finansiering", Decision.REJECT, "Manglende finansiering"),
+        ("GODKEND\u2028Kommentar på ny linje", Decision.APPROVE, "Kommentar på ny linje"),
+        ("GODKEND\u00a0fint", Decision.APPROVE, "fint"),
+        ("GODKEND - men hvorfor så dyrt?", Decision.APPROVE, "men hvorfor så dyrt?"),
+        ("ＧＯＤＫＥＮＤ", Decision.APPROVE, ""),  # fullwidth, folded by NFKC
+    ],
+)
+def test_decision_keyword_on_first_line_decides(
+    text: str, decision: Decision, comment: str
+) -> None:
+    verdict = interpret_reply(text)
+    assert verdict.kind is VerdictKind.DECISION
+    assert verdict.decision is decision
+    assert verdict.comment == comment
+    assert verdict.reason.startswith("first line starts with")
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("Ja", "first line is not a decision keyword"),
+        ("Ja tak", "first line is not a decision keyword"),
+        ("OK", "first line is not a decision keyword"),
+        ("Jeg synes godt om det", "first line is not a decision keyword"),
+        ("Godkendelse", "first line is not a decision keyword"),
+        ("GODKENDER", "first line is not a decision keyword"),
+        ("GOD KEND", "first line is not a decision keyword"),
+        ("Hej\nGODKEND", "first line is not a decision keyword"),
+        ("(GODKEND)", "first line is not a decision keyword"),
+        ("GODKEND👍", "first line is not a decision keyword"),
+        ("Godkend?", "decision keyword followed by a question mark"),
+        ("GODKEND ?", "decision keyword followed by a question mark"),
+        ("approve?!", "decision keyword followed by a question mark"),
+        ("GODKEND\nAFVIS", "both keywords present"),
+        ("Approve\n\nbut reject the consultancy part", "both keywords present"),
+        ("GODKEND, men afvis posten til konsulenter", "both keywords present"),
+        ("AFVIS – det kræver en godkendelse fra direktionen", "both keywords present"),
+        ("REJECT\nI disapprove", "both keywords present"),
+        ("GODKEND\nA\u200bFVIS", "both keywords present"),  # invisible char inside a keyword
+        ("GODKEND\nAFVİS", "both keywords present"),  # dotted capital I folds to i + mark
+        ("Jeg kan ikke godkende det her", "negation 'ikke godkende'"),
+        ("GODKEND\nnej tak alligevel", "negation 'nej tak'"),
+        ("GODKEND ikke", "negation 'godkend ikke'"),
+        ("Jeg godkender ikke", "negation 'godkender ikke'"),
+        ("AFVIS\nmen ikke at afvise helt", "negation 'ikke at afvise'"),
+        ("APPROVE\nActually I do not approve", "negation 'not approve'"),
+        ("I don't approve", "negation 'don't approve'"),
+        ("APPROVED\nwe can't really approve this", "negation 'can't really approve'"),
+    ],
+)
+def test_anything_unclear_is_ambiguous_with_a_reason(text: str, reason: str) -> None:
+    assert interpret_reply(text) == ReplyVerdict(
+        kind=VerdictKind.AMBIGUOUS, decision=None, comment="", reason=reason
+    )
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\n\r\n", "\u200b\ufeff\u00ad", "\u2028\t\x0b"])
+def test_no_new_text_is_empty(text: str) -> None:
+    verdict = interpret_reply(text)
+    assert verdict.kind is VerdictKind.EMPTY
+    assert verdict.decision is None
+
+
+# --- normalize_text ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a\r\nb\rc\x0bd\x0ce\u2028f\u2029g\x85h", "a\nb\nc\nd\ne\nf\ng\nh"),
+        ("GOD\u200bKEND\ufeff\u00ad\u2060", "GODKEND"),
+        ("a\u00a0b\u202fc", "a b c"),
+        ("ﬁne ＧＯＤＫＥＮＤ", "fine GODKEND"),
+        ("e\u0301", "é"),
+    ],
+)
+def test_normalize_text(text: str, expected: str) -> None:
+    assert normalize_text(text) == expected
+
+
+# --- strip_quoted_text ---------------------------------------------------------------------------
+
+NEW = "GODKEND\n\nMvh Karen"
+
+
+@pytest.mark.parametrize(
+    "quote",
+    [
+        pytest.param(quoted(REQUEST), id="gt-quote"),
+        pytest.param(
+            "Fra: Bevilling <bevilling@bevilling.example.org>\nSendt: 3. november 2025 10:12\n"
+            "Til: Karen Holm\nEmne: Godkendelse: STS-2027\n\n" + REQUEST,
+            id="outlook-da",
+        ),
+        pytest.param(
+            "From: Bevilling <bevilling@bevilling.example.org>\n"
+            "Sent: Monday, November 3, 2025 10:12 AM\nTo: Karen Holm\nSubject: x\n\n" + REQUEST,
+            id="outlook-en",
+        ),
+        pytest.param(
+            "*From:* Bevilling\n<bevilling@bevilling.example.org>\n*Date:* Monday, 3 November\n"
+            + REQUEST,
+            id="outlook-mac-bold-wrapped",
+        ),
+        pytest.param("-----Original Message-----\n" + REQUEST, id="original-message"),
+        pytest.param("-----Oprindelig meddelelse-----\n" + REQUEST, id="oprindelig"),
+        pytest.param("_" * 32 + "\n" + REQUEST, id="separator"),
+        pytest.param(
+            "Den man. 3. nov. 2025 kl. 10.12 skrev Bevilling <bevilling@bevilling.example.org>:\n"
+            + quoted(REQUEST),
+            id="gmail-da",
+        ),
+        pytest.param(
+            "Den man. 3. nov. 2025 kl. 10.12 skrev Bevilling <\n"
+            "bevilling@bevilling.example.org>:\n\n" + quoted(REQUEST),
+            id="gmail-da-wrapped",
+        ),
+        pytest.param(
+            "man. 3. nov. 2025 kl. 10.12 skrev Bevilling <bevilling@bevilling.example.org>:\n"
+            + REQUEST,
+            id="gmail-da-no-den",
+        ),
+        pytest.param(
+            "On Mon, Nov 3, 2025 at 10:12 AM Bevilling <bevilling@bevilling.example.org> wrote:\n"
+            + REQUEST,
+            id="gmail-en",
+        ),
+        pytest.param(
+            "On Mon, Nov 3, 2025 at 10:12 AM Bevilling <bevilling@bevilling.example.org>\n"
+            "wrote:\n\n" + REQUEST,
+            id="gmail-en-wrapped",
+        ),
+        pytest.param(
+            "Den 3. nov. 2025 kl. 10.12 skrev Bevilling <bevilling@bevilling.example.org>:\n\n"
+            + REQUEST,
+            id="apple-da",
+        ),
+        pytest.param(
+            "On 3 Nov 2025, at 10:12, Bevilling <bevilling@bevilling.example.org> wrote:\n\n"
+            + REQUEST,
+            id="apple-en",
+        ),
+        pytest.param("Den 03-11-2025 kl. 10:12 skrev Bevilling:\n" + REQUEST, id="thunderbird"),
+        pytest.param(REQUEST, id="sentinel"),
+        pytest.param("> " + QUOTE_SENTINEL.upper().replace("---", "—") + "\nAFVIS", id="sentinel-"
+                     "mangled"),
+        pytest.param("-- \nKaren Holm\nAfdelingschef\n\n" + REQUEST, id="signature"),
+        pytest.param("Sendt fra min iPhone\n\n" + REQUEST, id="iphone"),
+        pytest.param("Hent Outlook til iOS\n" + REQUEST, id="outlook-ios"),
+    ],
+)
+def test_quote_is_cut_and_new_text_kept(quote: str) -> None:
+    assert strip_quoted_text(f"{NEW}\n\n{quote}") == NEW
+    assert interpret_reply(strip_quoted_text(f"{NEW}\r\n\r\n{quote}")).decision is Decision.APPROVE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "GODKEND\nFra: min side er det fint",  # "Fra:" without "Sendt:" is not a header block
+        "GODKEND\nDen er god nok",
+        "GODKEND\nOn reflection it is fine",
+        "GODKEND\nBudget 2027: 1,3 mio. kr.",
+        "GODKEND\n-- men husk opfølgning",
+    ],
+)
+def test_ordinary_lines_are_not_cut(text: str) -> None:
+    assert strip_quoted_text(text) == text
+
+
+def test_only_a_quote_leaves_nothing() -> None:
+    assert strip_quoted_text("\n\n" + quoted(REQUEST)) == ""
+    assert interpret_reply(extract_new_text(plain=quoted(REQUEST), html=None)).kind is (
+        VerdictKind.EMPTY
+    )
+
+
+def test_unknown_quote_header_falls_back_to_ambiguous_not_to_a_decision() -> None:
+    text = "AFVIS\n\nVon: Bevilling\nGesendet: Montag\nBetreff: Godkendelse: STS-2027\n\n"
+    # No sentinel either: the quoted request with both keywords stays in the "new" text.
+    verdict = interpret_reply(strip_quoted_text(text + "Skriv GODKEND eller AFVIS"))
+    assert verdict.kind is VerdictKind.AMBIGUOUS
+
+
+# --- html_to_text --------------------------------------------------------------------------------
+
+REQUEST_HTML = "<p>Skriv GODKEND eller AFVIS i første linje.</p><p>APPROVE or REJECT</p>"
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        pytest.param(
+            '<div class="WordSection1"><p class="MsoNormal">GODKEND<o:p></o:p></p>'
+            '<p class="MsoNormal"><o:p>&nbsp;</o:p></p>'
+            '<div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm">'
+            '<p class="MsoNormal"><b>Fra:</b> Bevilling<br><b>Sendt:</b> 3. november</p></div>'
+            f"{REQUEST_HTML}</div>",
+            "GODKEND",
+            id="outlook-desktop",
+        ),
+        pytest.param(
+            '<div style="border-top:solid #E1E1E1 1.0pt">Min signatur</div><p>GODKEND</p>',
+            "Min signatur\nGODKEND",
+            id="border-top-without-from-is-kept",
+        ),
+        pytest.param(
+            '<div>AFVIS</div><div id="appendonsend"></div><hr>'
+            f'<div id="divRplyFwdMsg"><b>Fra:</b> Bevilling</div><div>{REQUEST_HTML}</div>',
+            "AFVIS",
+            id="outlook-web",
+        ),
+        pytest.param(
+            '<div dir="ltr">GODKEND</div><div class="gmail_quote"><div class="gmail_attr">Den '
+            "man. 3. nov. 2025 skrev B:</div>"
+            f'<blockquote class="gmail_quote">{REQUEST_HTML}</blockquote></div><p>efter</p>',
+            "GODKEND\nefter",
+            id="gmail",
+        ),
+        pytest.param(
+            '<p>APPROVE</p><div class="moz-cite-prefix">On 11/3/25 wrote:<br></div>'
+            f'<blockquote type="cite">{REQUEST_HTML}</blockquote>',
+            "APPROVE",
+            id="thunderbird",
+        ),
+        pytest.param(
+            f'<div>Godkendt</div><blockquote type="cite"><div>{REQUEST_HTML}</div></blockquote>',
+            "Godkendt",
+            id="apple-mail",
+        ),
+        pytest.param(
+            "<html><head><title>t</title><style>p {color: red}</style>"
+            "<script>var x = 'AFVIS';</script></head><body><p>GODKEND</p></body></html>",
+            "GODKEND",
+            id="head-script-style-dropped",
+        ),
+        pytest.param("<head><title>x</title><body>GODKEND", "GODKEND", id="unclosed-head"),
+        pytest.param("GODKEND<br>linje 2<div>linje 3</div>", "GODKEND\nlinje 2\nlinje 3",
+                     id="blocks-become-lines"),
+        pytest.param("<p>GODKEND   \n  med\tmellemrum</p>", "GODKEND med mellemrum",
+                     id="whitespace-collapses"),
+        pytest.param("<pre>a\n  b</pre>", "a\nb", id="pre-keeps-lines"),
+        pytest.param("<p>GODKEND &amp; tak&#33;</p>", "GODKEND & tak!", id="entities"),
+    ],
+)
+def test_html_to_text(html: str, expected: str) -> None:
+    assert html_to_text(html) == expected
+
+
+def test_deeply_nested_html_does_not_recurse() -> None:
+    html = "<div>" * 50_000 + "GODKEND" + "</div>" * 50_000
+    assert html_to_text(html) == "GODKEND"
+
+
+# --- extract_new_text ----------------------------------------------------------------------------
+
+
+def test_extract_prefers_plain_and_falls_back_to_html() -> None:
+    assert extract_new_text(plain="AFVIS\n" + quoted(REQUEST), html="<p>GODKEND</p>") == "AFVIS"
+    assert extract_new_text(plain=" \n", html="<p>GODKEND</p>" + REQUEST_HTML) == "GODKEND"
+    assert extract_new_text(plain=None, html="<p>GODKEND</p>") == "GODKEND"
+    assert extract_new_text(plain=None, html=None) == ""
+
+
+# --- properties ----------------------------------------------------------------------------------
+
+APPROVE_WORDS = ("godkend", "godkendt", "approve", "approved", "godkendelse", "approval")
+REJECT_WORDS = ("afvis", "afvist", "reject", "rejected", "afvise", "rejection")
+INVISIBLE = ("\u200b", "\ufeff", "\u00ad", "\u2060", "\u200e", "\u200d")
+BLANK = (" ", "\t", "\n", "\r\n", "\r", "\x0b", "\x0c", "\u2028", "\u2029", "\x85", "\u00a0")
+
+
+@st.composite
+def any_case(draw: st.DrawFn, words: tuple[str, ...]) -> str:
+    word = draw(st.sampled_from(words))
+    flips = draw(st.lists(st.booleans(), min_size=len(word), max_size=len(word)))
+    return "".join(c.upper() if up else c for c, up in zip(word, flips, strict=True))
+
+
+@settings(max_examples=300)
+@given(st.text())
+def test_interpret_reply_never_raises_and_is_consistent(text: str) -> None:
+    verdict = interpret_reply(text)
+    assert (verdict.decision is not None) == (verdict.kind is VerdictKind.DECISION)
+    assert verdict.reason
+
+
+@settings(max_examples=200)
+@given(st.one_of(st.none(), st.text()), st.one_of(st.none(), st.text()))
+def test_extract_new_text_never_raises(plain: str | None, html: str | None) -> None:
+    assert isinstance(extract_new_text(plain=plain, html=html), str)
+
+
+@settings(max_examples=200)
+@given(
+    st.text(
+        alphabet=st.sampled_from(string.ascii_letters + "<>/=\"' !-&;#\n" + "".join(INVISIBLE))
+    )
+)
+def test_html_to_text_never_raises_on_tag_soup(html: str) -> None:
+    assert isinstance(html_to_text(html), str)
+
+
+@settings(max_examples=500)
+@given(
+    approve=any_case(APPROVE_WORDS),
+    reject=any_case(REJECT_WORDS),
+    before=st.text(),
+    between=st.text(),
+    after=st.text(),
+    reject_first=st.booleans(),
+)
+def test_both_keywords_anywhere_never_decide(
+    approve: str, reject: str, before: str, between: str, after: str, reject_first: bool
+) -> None:
+    first, second = (reject, approve) if reject_first else (approve, reject)
+    verdict = interpret_reply(before + first + between + second + after)
+    assert verdict.kind is not VerdictKind.DECISION
+
+
+@settings(max_examples=300)
+@given(
+    prefix=st.lists(st.sampled_from(INVISIBLE + BLANK), max_size=12).map("".join),
+    keyword=st.sampled_from(
+        [("GODKEND", Decision.APPROVE), ("godkendt", Decision.APPROVE),
+         ("Approve", Decision.APPROVE), ("APPROVED", Decision.APPROVE),
+         ("afvis", Decision.REJECT), ("AFVIST", Decision.REJECT),
+         ("Reject", Decision.REJECT), ("rejected", Decision.REJECT)]
+    ),
+    suffix=st.sampled_from(["", ".", "!", " ", " - fint", ": god idé", "\n\nMvh Karen", "\u200b"]),
+)
+def test_keyword_after_blank_lines_and_invisible_chars_is_recognised(
+    prefix: str, keyword: tuple[str, Decision], suffix: str
+) -> None:
+    word, decision = keyword
+    verdict = interpret_reply(prefix + word + suffix)
+    assert verdict.kind is VerdictKind.DECISION
+    assert verdict.decision is decision
+
+
+@settings(max_examples=200)
+@given(new=st.sampled_from(["GODKEND", "AFVIS - nej", "Ja tak", ""]), tail=st.text())
+def test_nothing_below_the_sentinel_changes_the_new_text(new: str, tail: str) -> None:
+    expected = strip_quoted_text(new)
+    assert strip_quoted_text(f"{new}\n{QUOTE_SENTINEL}\n{tail}") == expected
