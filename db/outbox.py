@@ -43,9 +43,9 @@ def enqueue(session: Session, mails: Sequence[NewMail], *, now: datetime, domain
     ids: dict[str, int] = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start:start + 500]
-        ids.update(session.execute(
-            select(Outbox.key, Outbox.id).where(Outbox.key.in_(chunk))  # type: ignore[attr-defined]
-        ).tuples().all())
+        for key, outbox_id in session.execute(
+                select(Outbox.key, Outbox.id).where(Outbox.key.in_(chunk))):  # type: ignore[attr-defined]
+            ids[key] = outbox_id
     return ids
 
 

@@ -103,6 +103,8 @@ class _ReplyTextParser(HTMLParser):
         self._border_div_depth: int | None = None
         self._border_chunk = 0
         self._cut_at: int | None = None
+        # Adjacent block boundaries ("</p><p>") make one line break; only <br> makes blank lines.
+        self._at_line_start = True
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self._stopped:
@@ -134,14 +136,12 @@ class _ReplyTextParser(HTMLParser):
         ):
             self._border_div_depth = len(self._stack) - 1
             self._border_chunk = len(self.chunks)
-        if tag == "br" or tag in _BLOCK:
-            self.chunks.append("\n")
+        self._break(tag)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self._stopped or self._skip_below is not None:
             return
-        if tag == "br" or tag in _BLOCK:
-            self.chunks.append("\n")
+        self._break(tag)
 
     def handle_endtag(self, tag: str) -> None:
         if self._stopped or not self._open.get(tag):
@@ -155,7 +155,15 @@ class _ReplyTextParser(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._stopped or self._skip_below is not None or self._invisible:
             return
-        self.chunks.append(data if self._pre else _SPACES.sub(" ", data))
+        text = data if self._pre else _SPACES.sub(" ", data)
+        self.chunks.append(text)
+        if text.strip():
+            self._at_line_start = False
+
+    def _break(self, tag: str) -> None:
+        if tag == "br" or (tag in _BLOCK and not self._at_line_start):
+            self.chunks.append("\n")
+            self._at_line_start = True
 
     def _push(self, tag: str) -> None:
         self._stack.append(tag)
@@ -176,8 +184,7 @@ class _ReplyTextParser(HTMLParser):
             self._invisible -= 1
         if tag == "pre" and self._pre:
             self._pre -= 1
-        if tag in _BLOCK:
-            self.chunks.append("\n")
+        self._break(tag)
         if self._border_div_depth is not None and depth <= self._border_div_depth:
             header = "".join(self.chunks[self._border_chunk :]).strip()
             if _OUTLOOK_HEADER_START.match(normalize_text(header)):

@@ -1,6 +1,7 @@
 """Prefect flow `check-grant-deadlines`: enqueue due reminders (catching up missed days)."""
 
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -17,30 +18,38 @@ MAX_BATCHES = 10_000
 EXPIRY_NOTICE_DAYS = 365
 
 
-@task(name="enqueue-due-reminders")
-def enqueue_due_reminders(as_of: date) -> dict[str, Any]:
+def enqueue_due(as_of: date, *, now: datetime | None = None,
+                progress: Callable[[CheckReport], None] | None = None) -> dict[str, Any]:
     """Ledger + outbox rows for everything due on or before `as_of`, batch by batch."""
-    logger = get_run_logger()
     settings = runtime.settings()
     engine = runtime.engine()
     calendar = runtime.calendar_around(as_of)
-    now = runtime.utc_now()
+    moment = now or runtime.utc_now()
     report = CheckReport(as_of=as_of)
 
     def make_mails(reminder: DueReminder, late: bool, grant: GrantFacts) -> list[NewMail]:
         return reminder_mails(SendDecision(reminder, late), grant, as_of=as_of,
                               calendar=calendar, templates_dir=settings.templates_dir,
-                              domain=settings.mail_domain, now=now)
+                              domain=settings.mail_domain, now=moment)
 
     for _ in range(MAX_BATCHES):
-        if not process_due_batch(engine, as_of=as_of, now=now, make_mails=make_mails,
+        if not process_due_batch(engine, as_of=as_of, now=moment, make_mails=make_mails,
                                  domain=settings.mail_domain,
                                  expiry_notice_days=EXPIRY_NOTICE_DAYS, report=report):
             break
-        logger.info("batch %d: %d reminders enqueued so far", report.batches, report.sent)
+        if progress:
+            progress(report)
     return {"as_of": as_of.isoformat(), "reminders": report.sent, "late": report.late,
             "expired": report.expired, "superseded": report.superseded,
             "too_old": report.too_old, "mails": report.mails, "grants": report.grant_keys}
+
+
+@task(name="enqueue-due-reminders")
+def enqueue_due_reminders(as_of: date) -> dict[str, Any]:
+    """Enqueue everything due, logging progress per batch (one task run for all grants)."""
+    logger = get_run_logger()
+    return enqueue_due(as_of, progress=lambda r: logger.info(
+        "batch %d: %d reminders enqueued so far", r.batches, r.sent))
 
 
 @task(name="publish-upcoming-deadlines")

@@ -46,8 +46,11 @@ def quoted(text: str) -> str:
         ("REJECTED.", Decision.REJECT, ""),
         ("AFVIS - for dyrt", Decision.REJECT, "for dyrt"),
         ("GODKEND – god idé", Decision.APPROVE, "god idé"),
-        ("Godkendt: fint oplæg\nHusk controlleren.\n\n/Karen", Decision.APPROVE,
-         "fint oplæg\nHusk controlleren.\n\n/Karen"),
+        (
+            "Godkendt: fint oplæg\nHusk controlleren.\n\n/Karen",
+            Decision.APPROVE,
+            "fint oplæg\nHusk controlleren.\n\n/Karen",
+        ),
         ("  GODKEND  \n\n  Mvh Karen  ", Decision.APPROVE, "Mvh Karen"),
         ("\n\n\u200bGODKEND", Decision.APPROVE, ""),
         ("\ufeffAFVIS\r\nManglende finansiering", Decision.REJECT, "Manglende finansiering"),
@@ -194,8 +197,9 @@ NEW = "GODKEND\n\nMvh Karen"
         ),
         pytest.param("Den 03-11-2025 kl. 10:12 skrev Bevilling:\n" + REQUEST, id="thunderbird"),
         pytest.param(REQUEST, id="sentinel"),
-        pytest.param("> " + QUOTE_SENTINEL.upper().replace("---", "—") + "\nAFVIS", id="sentinel-"
-                     "mangled"),
+        pytest.param(
+            "> " + QUOTE_SENTINEL.upper().replace("---", "—") + "\nAFVIS", id="sentinel-mangled"
+        ),
         pytest.param("-- \nKaren Holm\nAfdelingschef\n\n" + REQUEST, id="signature"),
         pytest.param("Sendt fra min iPhone\n\n" + REQUEST, id="iphone"),
         pytest.param("Hent Outlook til iOS\n" + REQUEST, id="outlook-ios"),
@@ -287,10 +291,16 @@ REQUEST_HTML = "<p>Skriv GODKEND eller AFVIS i første linje.</p><p>APPROVE or R
             id="head-script-style-dropped",
         ),
         pytest.param("<head><title>x</title><body>GODKEND", "GODKEND", id="unclosed-head"),
-        pytest.param("GODKEND<br>linje 2<div>linje 3</div>", "GODKEND\nlinje 2\nlinje 3",
-                     id="blocks-become-lines"),
-        pytest.param("<p>GODKEND   \n  med\tmellemrum</p>", "GODKEND med mellemrum",
-                     id="whitespace-collapses"),
+        pytest.param(
+            "GODKEND<br>linje 2<div>linje 3</div>",
+            "GODKEND\nlinje 2\nlinje 3",
+            id="blocks-become-lines",
+        ),
+        pytest.param(
+            "<p>GODKEND   \n  med\tmellemrum</p>",
+            "GODKEND med mellemrum",
+            id="whitespace-collapses",
+        ),
         pytest.param("<pre>a\n  b</pre>", "a\nb", id="pre-keeps-lines"),
         pytest.param("<p>GODKEND &amp; tak&#33;</p>", "GODKEND & tak!", id="entities"),
     ],
@@ -309,7 +319,8 @@ def test_deeply_nested_html_does_not_recurse() -> None:
 
 def test_extract_prefers_plain_and_falls_back_to_html() -> None:
     assert extract_new_text(plain="AFVIS\n" + quoted(REQUEST), html="<p>GODKEND</p>") == "AFVIS"
-    assert extract_new_text(plain=" \n", html="<p>GODKEND</p>" + REQUEST_HTML) == "GODKEND"
+    html = f'<p>GODKEND</p><div class="gmail_quote">{REQUEST_HTML}</div>'
+    assert extract_new_text(plain=" \n", html=html) == "GODKEND"
     assert extract_new_text(plain=None, html="<p>GODKEND</p>") == "GODKEND"
     assert extract_new_text(plain=None, html=None) == ""
 
@@ -345,9 +356,7 @@ def test_extract_new_text_never_raises(plain: str | None, html: str | None) -> N
 
 @settings(max_examples=200)
 @given(
-    st.text(
-        alphabet=st.sampled_from(string.ascii_letters + "<>/=\"' !-&;#\n" + "".join(INVISIBLE))
-    )
+    st.text(alphabet=st.sampled_from(string.ascii_letters + "<>/=\"' !-&;#\n" + "".join(INVISIBLE)))
 )
 def test_html_to_text_never_raises_on_tag_soup(html: str) -> None:
     assert isinstance(html_to_text(html), str)
@@ -374,10 +383,16 @@ def test_both_keywords_anywhere_never_decide(
 @given(
     prefix=st.lists(st.sampled_from(INVISIBLE + BLANK), max_size=12).map("".join),
     keyword=st.sampled_from(
-        [("GODKEND", Decision.APPROVE), ("godkendt", Decision.APPROVE),
-         ("Approve", Decision.APPROVE), ("APPROVED", Decision.APPROVE),
-         ("afvis", Decision.REJECT), ("AFVIST", Decision.REJECT),
-         ("Reject", Decision.REJECT), ("rejected", Decision.REJECT)]
+        [
+            ("GODKEND", Decision.APPROVE),
+            ("godkendt", Decision.APPROVE),
+            ("Approve", Decision.APPROVE),
+            ("APPROVED", Decision.APPROVE),
+            ("afvis", Decision.REJECT),
+            ("AFVIST", Decision.REJECT),
+            ("Reject", Decision.REJECT),
+            ("rejected", Decision.REJECT),
+        ]
     ),
     suffix=st.sampled_from(["", ".", "!", " ", " - fint", ": god idé", "\n\nMvh Karen", "\u200b"]),
 )

@@ -1,0 +1,348 @@
+"""Inbound parsing over the .eml corpus: raw bytes → ParsedInbound → new text → verdict."""
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from domain.replies import Decision, VerdictKind, extract_new_text, interpret_reply
+from mail.inbound_parse import (
+    InboundParseError,
+    ParsedInbound,
+    parse_inbound,
+    token_from_recipients,
+    verp_outbox_id,
+)
+
+CORPUS = Path(__file__).parents[1] / "fixtures" / "eml"
+DOMAIN = "bevilling.example.org"
+PLACEHOLDER = b"a" * 26
+REAL_TOKEN = "k3fzq2m7x4b6nap2r5t7v2w4y6"
+APPROVER = "karen.holm@kommune.example.org"
+ORIGINAL_ID = "<ob-17.k3f9@bevilling.example.org>"
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What one corpus file must come out as."""
+
+    outcome: str  # decision | ambiguous | empty | automated | bounce | parse-error
+    decision: Decision | None = None
+    comment: str | None = None  # a fragment the comment must contain
+    reason: str | None = None
+    from_address: str | None = APPROVER
+    bounce_status: str | None = None
+
+
+A, R = Decision.APPROVE, Decision.REJECT
+EXPECTED: dict[str, Expected] = {
+    "outlook-desktop-da-approve": Expected("decision", A, comment="Venlig hilsen"),
+    "outlook-desktop-en-reject-with-comment": Expected(
+        "decision", R, comment="the 2027 budget frame for Digitalisering is already fully"
+    ),
+    "outlook-web-da-approve": Expected("decision", A, comment="god investering i sikkerheden"),
+    "gmail-da-approve": Expected("decision", A, comment="Mvh Karen"),
+    "gmail-en-reject": Expected("decision", R, comment="fund this from the 2028 frame"),
+    "apple-mail-da-approve": Expected("decision", A, comment="god idé at samle det i ét projekt"),
+    "html-only-approve": Expected("decision", A, comment=""),
+    "thunderbird-approve": Expected("decision", A, comment="Best regards,\nKaren"),
+    "forwarded": Expected(
+        "decision", A, comment="Mvh Jens", from_address="jens.vestergaard@kommune.example.org"
+    ),
+    "spoofed-from": Expected("decision", A, comment=""),
+    "ambiguous-both-keywords": Expected("ambiguous", reason="both keywords present"),
+    "ambiguous-negation": Expected("ambiguous", reason="negation 'ikke godkende'"),
+    "ambiguous-ja": Expected("ambiguous", reason="first line is not a decision keyword"),
+    "empty-reply": Expected("empty"),
+    "outlook-de-reject-unknown-quote": Expected("ambiguous", reason="both keywords present"),
+    "approve-with-comment-multiline": Expected(
+        "decision",
+        A,
+        comment="Fint og velbegrundet oplæg.\nHusk at tilknytte en controller fra Økonomi fra "
+        "start.\nBudgettet skal følges op i juni 2027.\n\n/Karen",
+    ),
+    "utf8-subject-encoded-words": Expected("decision", A, comment="Økonomi og Ressourcer"),
+    "out-of-office-da": Expected("automated", reason="Auto-Submitted: auto-replied"),
+    "out-of-office-exchange": Expected("automated", reason="subject starts with 'autosvar'"),
+    "mailing-list": Expected("automated", reason="List-Id header"),
+    "dsn-bounce-hard": Expected(
+        "bounce", from_address="mailer-daemon@mx.bevilling.example.org", bounce_status="5.1.1"
+    ),
+    "dsn-bounce-soft": Expected(
+        "bounce", from_address="postmaster@kommune.example.org", bounce_status="4.2.2"
+    ),
+    "malformed-headers": Expected("parse-error", from_address=None),
+}
+CORPUS_FILES = sorted(CORPUS.glob("*.eml"))
+
+
+def raw_of(name: str, *, token: str = REAL_TOKEN) -> bytes:
+    return (CORPUS / f"{name}.eml").read_bytes().replace(PLACEHOLDER, token.encode())
+
+
+def test_every_corpus_file_has_an_expectation() -> None:
+    assert {path.stem for path in CORPUS_FILES} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_corpus_outcome(name: str) -> None:
+    expected = EXPECTED[name]
+    if expected.outcome == "parse-error":
+        with pytest.raises(InboundParseError) as caught:
+            parse_inbound(raw_of(name))
+        assert caught.value.reason
+        return
+    parsed = parse_inbound(raw_of(name))
+    assert parsed.from_address == expected.from_address
+    if expected.outcome == "bounce":
+        assert parsed.automated_reason is not None
+        assert parsed.bounce is not None
+        assert parsed.bounce.status == expected.bounce_status
+        assert parsed.bounce.hard is expected.bounce_status.startswith("5")
+        assert parsed.bounce.recipient == APPROVER
+        assert parsed.bounce.original_message_id == ORIGINAL_ID
+        assert verp_outbox_id(parsed.recipients, domain=DOMAIN) == 17
+        return
+    assert parsed.bounce is None
+    assert parsed.in_reply_to == ORIGINAL_ID
+    assert token_from_recipients(parsed.recipients, domain=DOMAIN) == REAL_TOKEN
+    if expected.outcome == "automated":
+        assert parsed.automated_reason == expected.reason
+        return
+    assert parsed.automated_reason is None
+    verdict = interpret_reply(extract_new_text(plain=parsed.plain_text, html=parsed.html_text))
+    assert verdict.kind is VerdictKind(expected.outcome)
+    assert verdict.decision is expected.decision
+    if expected.reason is not None:
+        assert verdict.reason == expected.reason
+    if expected.comment is not None:
+        assert expected.comment in verdict.comment
+        if not expected.comment:
+            assert verdict.comment == ""
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        name
+        for name, e in sorted(EXPECTED.items())
+        if e.outcome in ("decision", "ambiguous", "empty")
+        and b"multipart/alternative" in raw_of(name)
+    ],
+)
+def test_html_part_alone_gives_the_same_verdict(name: str) -> None:
+    parsed = parse_inbound(raw_of(name))
+    assert parsed.html_text is not None
+    from_plain = interpret_reply(extract_new_text(plain=parsed.plain_text, html=None))
+    from_html = interpret_reply(extract_new_text(plain=None, html=parsed.html_text))
+    assert (from_html.kind, from_html.decision) == (from_plain.kind, from_plain.decision)
+
+
+def test_headers_are_decoded() -> None:
+    parsed = parse_inbound(raw_of("utf8-subject-encoded-words"))
+    assert parsed.subject == "SV: Godkendelse: Security Tech Space – finansiering 2027 (STS-2027)"
+    assert parsed.from_display == "Karen Holm – Borgmesterens Afdeling"
+    assert parsed.message_id == "<4f7a9c2e-1b3d-4e5f-8a6b-7c8d9e0f1a2b@kommune.example.org>"
+    assert parsed.references == (ORIGINAL_ID,)
+    assert parsed.sender_address == APPROVER  # from Return-Path
+    assert parsed.html_text is None
+
+
+def test_authentication_results_are_kept_raw() -> None:
+    spoofed = parse_inbound(raw_of("spoofed-from"))
+    assert len(spoofed.authentication_results) == 1
+    assert "dmarc=fail" in spoofed.authentication_results[0]
+    assert "spf=fail" in spoofed.authentication_results[0]
+    genuine = parse_inbound(raw_of("outlook-desktop-da-approve"))
+    assert "dmarc=pass" in genuine.authentication_results[0]
+
+
+def test_recipients_include_envelope_headers() -> None:
+    parsed = parse_inbound(raw_of("mailing-list"))
+    assert parsed.recipients == (
+        "budget@lists.kommune.example.org",
+        f"approvals+{REAL_TOKEN}@bevilling.example.org",
+    )
+    assert parsed.sender_address == "budget-bounces@lists.kommune.example.org"
+
+
+def test_line_endings_do_not_matter() -> None:
+    crlf = raw_of("outlook-desktop-da-approve")
+    lf = parse_inbound(crlf.replace(b"\r\n", b"\n"))
+    assert lf.message_id == parse_inbound(crlf).message_id
+    verdict = interpret_reply(extract_new_text(plain=lf.plain_text, html=lf.html_text))
+    assert verdict.decision is Decision.APPROVE
+
+
+def test_missing_message_id_falls_back_to_the_raw_hash() -> None:
+    raw = b"From: Karen Holm <karen.holm@kommune.example.org>\r\nSubject: x\r\n\r\nGODKEND\r\n"
+    parsed = parse_inbound(raw)
+    assert parsed.message_id == f"sha256:{hashlib.sha256(raw).hexdigest()}"
+    assert parsed.raw_sha256 == hashlib.sha256(raw).hexdigest()
+    assert parsed.plain_text == "GODKEND\r\n" or parsed.plain_text == "GODKEND\n"
+
+
+def test_folded_message_id_is_compared_without_whitespace() -> None:
+    raw = b"Message-ID:\r\n <ob-17.k3f9@bevilling.example.org>\r\nIn-Reply-To: \r\n <x@y>\r\n\r\n"
+    parsed = parse_inbound(raw)
+    assert parsed.message_id == ORIGINAL_ID
+    assert parsed.in_reply_to == "<x@y>"
+
+
+def test_unknown_body_charset_is_decoded_leniently() -> None:
+    raw = (
+        b"From: karen.holm@kommune.example.org\r\nContent-Type: text/plain; charset=unknown-8bit"
+        b"\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGODKEND \xe6\xf8\xe5\r\n"
+    )
+    parsed = parse_inbound(raw)
+    assert parsed.plain_text is not None
+    assert interpret_reply(parsed.plain_text).decision is Decision.APPROVE
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        (b"Auto-Submitted: auto-generated", "Auto-Submitted: auto-generated"),
+        (b"X-Autoreply: yes", "X-Autoreply header"),
+        (b"X-Autorespond: on", "X-Autorespond header"),
+        (b"Precedence: bulk", "Precedence: bulk"),
+        (b"Precedence: auto_reply", "Precedence: auto_reply"),
+        (b"List-Unsubscribe: <mailto:x@y>", "List-Unsubscribe header"),
+        (b"Subject: Out of Office: Godkendelse", "subject starts with 'out of office'"),
+        (b"Subject: Frav\xc3\xa6rende: Godkendelse", "subject starts with 'fraværende'"),
+        (b"Subject: Auto: Godkendelse", "subject starts with 'auto:'"),
+        (b"Return-Path: <>", "null sender (Return-Path <>)"),
+        (b"Sender: MAILER-DAEMON@mx.example.org", "sent by mailer-daemon@mx.example.org"),
+    ],
+)
+def test_automated_signals(header: bytes, reason: str) -> None:
+    raw = b"From: karen.holm@kommune.example.org\r\n" + header + b"\r\n\r\nGODKEND\r\n"
+    assert parse_inbound(raw).automated_reason == reason
+
+
+@pytest.mark.parametrize(
+    "header", [b"Auto-Submitted: no", b"X-Auto-Response-Suppress: All", b"Precedence: first-class"]
+)
+def test_not_automated(header: bytes) -> None:
+    raw = b"From: karen.holm@kommune.example.org\r\n" + header + b"\r\n\r\nGODKEND\r\n"
+    assert parse_inbound(raw).automated_reason is None
+
+
+def test_size_limit() -> None:
+    raw = raw_of("gmail-da-approve")
+    with pytest.raises(InboundParseError, match="exceeds the limit"):
+        parse_inbound(raw, max_bytes=len(raw) - 1)
+    assert isinstance(parse_inbound(raw, max_bytes=len(raw)), ParsedInbound)
+
+
+@pytest.mark.parametrize(
+    ("recipients", "token"),
+    [
+        ([f"approvals+{REAL_TOKEN}@bevilling.example.org"], REAL_TOKEN),
+        ([f"APPROVALS+{REAL_TOKEN.upper()}@BEVILLING.EXAMPLE.ORG"], REAL_TOKEN),
+        ([f" <approvals+{REAL_TOKEN}@bevilling.example.org> "], REAL_TOKEN),
+        (["x@y.dk", f"approvals+{REAL_TOKEN}@bevilling.example.org"] * 2, REAL_TOKEN),
+        ([f"approvals+{REAL_TOKEN}@evil.example.org"], None),
+        ([f"approvals+{REAL_TOKEN}@sub.bevilling.example.org"], None),
+        ([f"approvals+{REAL_TOKEN[:-1]}@bevilling.example.org"], None),
+        ([f"approvals+{REAL_TOKEN[:-1]}1@bevilling.example.org"], None),  # 1 is not base32
+        ([f"approvals+{REAL_TOKEN}x@bevilling.example.org"], None),
+        ([f"approvals+{REAL_TOKEN}@bevilling.example.org", f"approvals+{'b' * 26}@{DOMAIN}"], None),
+        ([], None),
+    ],
+)
+def test_token_from_recipients(recipients: list[str], token: str | None) -> None:
+    assert token_from_recipients(recipients, domain=DOMAIN) == token
+
+
+@pytest.mark.parametrize(
+    ("recipients", "outbox_id"),
+    [
+        (["bounce+17@bevilling.example.org"], 17),
+        (["BOUNCE+4711@Bevilling.Example.Org"], 4711),
+        (["bounce+17@other.example.org"], None),
+        (["bounce+x17@bevilling.example.org"], None),
+        (["bounce+@bevilling.example.org"], None),
+        (["bounce+17@bevilling.example.org", "bounce+18@bevilling.example.org"], None),
+    ],
+)
+def test_verp_outbox_id(recipients: list[str], outbox_id: int | None) -> None:
+    assert verp_outbox_id(recipients, domain=DOMAIN) == outbox_id
+
+
+# --- hostile input -------------------------------------------------------------------------------
+
+HOSTILE_HEADERS = [
+    b'From: "a@b" <',
+    b"From: <",
+    b'From: "',
+    b"From: a@b, c@d",
+    b"Cc: undisclosed-recipients:;, Team: a@x.dk, b@y.dk;",
+    b"To: :;",
+    b"To: =?utf-8?q?=?= <",
+    b"Subject: =?unknown-8bit?Q?=E6?=",
+    b"Content-Type: text/plain; charset=unknown-8bit",
+    b"Content-Type: text/plain; charset*=''",
+    b"Content-Type: multipart/mixed; boundary=",
+    b"Content-Type: multipart/report; report-type=delivery-status; boundary=x",
+    b"Content-Transfer-Encoding: base64",
+    b"Message-ID: <<>>",
+    b"References: <a@b> <",
+    b"Return-Path: <<>",
+    b"Sender: ;",
+    b"Date: Mon, 99 Foo 2025 99:99:99 +9999",
+]
+
+
+def mutate(raw: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
+    data = bytearray(raw)
+    for position, delete, insert in edits:
+        at = position % (len(data) + 1)
+        data[at : at + delete] = insert
+    return bytes(data)
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    path=st.sampled_from(CORPUS_FILES),
+    edits=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=60_000),
+            st.integers(min_value=0, max_value=40),
+            st.one_of(
+                st.binary(max_size=12),
+                st.sampled_from(HOSTILE_HEADERS).map(lambda h: b"\r\n" + h + b"\r\n"),
+                st.sampled_from([b"\r\n\r\n", b"=?", b"?=", b"--", b"<", b">", b";", b":"]),
+            ),
+        ),
+        max_size=6,
+    ),
+)
+def test_fuzzed_corpus_raises_nothing_but_inbound_parse_error(
+    path: Path, edits: list[tuple[int, int, bytes]]
+) -> None:
+    raw = mutate(path.read_bytes(), edits)
+    try:
+        parsed = parse_inbound(raw)
+    except InboundParseError as exc:
+        assert exc.reason
+        return
+    verdict = interpret_reply(extract_new_text(plain=parsed.plain_text, html=parsed.html_text))
+    assert verdict.kind in set(VerdictKind)
+
+
+@pytest.mark.parametrize("header", HOSTILE_HEADERS)
+def test_hostile_header_raises_nothing_but_inbound_parse_error(header: bytes) -> None:
+    raw = mutate(raw_of("gmail-da-approve"), [(0, 0, header + b"\r\n")])
+    try:
+        parsed = parse_inbound(raw)
+    except InboundParseError:
+        return
+    assert parsed.raw_sha256 == hashlib.sha256(raw).hexdigest()
