@@ -196,6 +196,20 @@ def test_folded_message_id_is_compared_without_whitespace() -> None:
     assert parsed.in_reply_to == "<x@y>"
 
 
+@pytest.mark.parametrize(
+    "from_header",
+    [
+        b"From: karen.holm@kommune.example.org, jens@kommune.example.org",
+        b"From: Karen Holm",
+        b"Sender: karen.holm@kommune.example.org",  # no From at all
+    ],
+)
+def test_no_single_author_means_no_from_address(from_header: bytes) -> None:
+    parsed = parse_inbound(from_header + b"\r\nSubject: x\r\n\r\nGODKEND\r\n")
+    assert parsed.from_address is None
+    assert parsed.from_display == ""
+
+
 def test_unknown_body_charset_is_decoded_leniently() -> None:
     raw = (
         b"From: karen.holm@kommune.example.org\r\nContent-Type: text/plain; charset=unknown-8bit"

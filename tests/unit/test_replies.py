@@ -229,6 +229,11 @@ REQUEST_HTML = "<p>Skriv GODKEND eller AFVIS i første linje.</p><p>APPROVE or R
             id="outlook-web",
         ),
         pytest.param(
+            '<div>AFVIS</div><div id="divRplyFwdMsg"><b>Von:</b> B</div><p>x</p>' + REQUEST_HTML,
+            "AFVIS",
+            id="outlook-web-no-appendonsend",
+        ),
+        pytest.param(
             '<div dir="ltr">GODKEND</div><div class="gmail_quote"><div class="gmail_attr">Den '
             "man. 3. nov. 2025 skrev B:</div>"
             f'<blockquote class="gmail_quote">{REQUEST_HTML}</blockquote></div><p>efter</p>',
