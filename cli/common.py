@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any, NoReturn
 
 import typer
+from sqlalchemy import Engine
 
 from config.settings import Settings, get_settings
 from db.engine import get_engine
@@ -17,7 +18,7 @@ def settings() -> Settings:
     return get_settings()
 
 
-def engine() -> Any:
+def engine() -> Engine:
     """Engine for the configured database."""
     return get_engine(settings().database_url)
 

@@ -1,13 +1,13 @@
 """The `bevilling` command line."""
 
 import asyncio
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cli.common import engine, fail, parse_day, print_json, settings
 from config.closed_days import working_calendar
@@ -54,7 +54,7 @@ def load(
     except DataFileError as exc:
         fail(f"{len(exc.problems)} problem(s), nothing was loaded:\n{exc}", code=2)
     current = settings()
-    ends = [g.item.end_date for g in register.grants] or [parse_day("2025-01-01", option="")]
+    ends = [g.item.end_date for g in register.grants] or [date(2025, 1, 1)]
     first = min(d for d in ends if d) - timedelta(days=3660)
     last = max(d for d in ends if d) + timedelta(days=40)
     calendar = working_calendar(current, around=first, span_years=last.year - first.year + 1)
@@ -69,7 +69,8 @@ def load(
                                             default_offsets=current.reminder_offsets,
                                             calendar=calendar, now=utc_now(), progress=bar.update)
             else:
-                report = apply_register(session, register, default_offsets=current.reminder_offsets,
+                report = apply_register(session, register,
+                                        default_offsets=current.reminder_offsets,
                                         calendar=calendar, now=utc_now())
     except DataFileError as exc:
         fail(f"{len(exc.problems)} problem(s), nothing was loaded:\n{exc}", code=2)
@@ -117,9 +118,9 @@ def outbox_list(
 ) -> None:
     """List outbox rows."""
     with Session(engine()) as session:
-        query = select(Outbox).order_by(Outbox.id)  # type: ignore[arg-type]
+        query = select(Outbox).order_by(col(Outbox.id))
         if state:
-            query = query.where(Outbox.state == state)
+            query = query.where(col(Outbox.state) == state)
         rows = [{"id": o.id, "key": o.key, "to": o.recipients, "subject": o.subject,
                  "state": o.state.value, "attempts": o.attempts, "message_id": o.message_id,
                  "last_error": o.last_error} for o in session.execute(query).scalars()]
@@ -131,12 +132,14 @@ def outbox_list(
 
 
 @grants_app.command("list")
-def grants_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def grants_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """List grants with end date, status and owner."""
     with Session(engine()) as session:
         rows = session.execute(
-            select(Grant, Person.email).join(Person, Person.id == Grant.owner_id)  # type: ignore[arg-type]
-            .order_by(Grant.end_date, Grant.key)).all()
+            select(Grant, col(Person.email)).join(Person, col(Person.id) == col(Grant.owner_id))
+            .order_by(col(Grant.end_date), col(Grant.key))).all()
         data = [{"key": g.key, "title": g.title, "status": g.status.value,
                  "start_date": g.start_date, "end_date": g.end_date, "owner": email,
                  "funding_source": g.funding_source} for g, email in rows]
@@ -150,16 +153,18 @@ def grants_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
 @reminders_app.command("list")
 def reminders_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    state: Annotated[str | None, typer.Option(help="planned, sent, late-sent or cancelled.")] = None,
+    state: Annotated[
+        str | None, typer.Option(help="planned, sent, late-sent or cancelled.")] = None,
 ) -> None:
     """List the reminder ledger with the delivery state of each sent reminder."""
     with Session(engine()) as session:
-        query = (select(Reminder, Grant.key, Outbox.state)
-                 .join(Grant, Grant.id == Reminder.grant_id)  # type: ignore[arg-type]
-                 .outerjoin(Outbox, Outbox.id == Reminder.outbox_id)  # type: ignore[arg-type]
-                 .order_by(Reminder.due_date, Grant.key, Reminder.offset_days.desc()))  # type: ignore[attr-defined]
+        query = (select(Reminder, col(Grant.key), col(Outbox.state))
+                 .join(Grant, col(Grant.id) == col(Reminder.grant_id))
+                 .outerjoin(Outbox, col(Outbox.id) == col(Reminder.outbox_id))
+                 .order_by(col(Reminder.due_date), col(Grant.key),
+                           col(Reminder.offset_days).desc()))
         if state:
-            query = query.where(Reminder.state == state)
+            query = query.where(col(Reminder.state) == state)
         data = [{"grant": key, "kind": r.kind.value, "offset_days": r.offset_days,
                  "end_date": r.end_date, "due_date": r.due_date, "state": r.state.value,
                  "handled_on": r.handled_on, "delivery": mail_state.value if mail_state else None,

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models.audit import GENESIS_HASH, AuditEvent, AuditHead
 
@@ -41,7 +41,8 @@ def append_events(session: Session, events: Iterable[NewEvent], *, now: datetime
     if not batch:
         return 0
     head = session.execute(
-        select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == 1).with_for_update()
+        select(col(AuditHead.last_seq), col(AuditHead.last_hash))
+        .where(col(AuditHead.id) == 1).with_for_update()
     ).one()
     seq, prev = int(head[0]), str(head[1])
     at = now.replace(microsecond=now.microsecond)
@@ -55,7 +56,8 @@ def append_events(session: Session, events: Iterable[NewEvent], *, now: datetime
                      "actor": event.actor, "details": details, "prev_hash": prev, "hash": digest})
         prev = digest
     session.execute(insert(AuditEvent), rows)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_seq=seq, last_hash=prev))
+    session.execute(update(AuditHead).where(col(AuditHead.id) == 1)
+                    .values(last_seq=seq, last_hash=prev))
     return len(rows)
 
 
@@ -78,8 +80,8 @@ def verify_chain(session: Session, *, batch_size: int = 5000) -> ChainReport:
     expected_prev, expected_seq, count, last_id = GENESIS_HASH, 0, 0, 0
     while True:
         rows = session.execute(
-            select(AuditEvent).where(AuditEvent.id > last_id)  # type: ignore[operator]
-            .order_by(AuditEvent.id).limit(batch_size)
+            select(AuditEvent).where(col(AuditEvent.id) > last_id)
+            .order_by(col(AuditEvent.id)).limit(batch_size)
         ).scalars().all()
         if not rows:
             break

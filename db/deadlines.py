@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import Engine, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
 from db.outbox import enqueue
@@ -44,18 +44,19 @@ class CheckReport:
 
 def due_grant_ids(session: Session, *, as_of: date, limit: int) -> list[int]:
     """Grants that have at least one planned reminder due on or before `as_of`."""
-    statement = (select(Reminder.grant_id)
-                 .where(Reminder.state == ReminderState.PLANNED, Reminder.due_date <= as_of)
-                 .group_by(Reminder.grant_id).order_by(Reminder.grant_id).limit(limit))
+    statement = (select(col(Reminder.grant_id))
+                 .where(col(Reminder.state) == ReminderState.PLANNED,
+                        col(Reminder.due_date) <= as_of)
+                 .group_by(col(Reminder.grant_id)).order_by(col(Reminder.grant_id)).limit(limit))
     return list(session.execute(statement).scalars())
 
 
 def due_rows(session: Session, *, grant_ids: Sequence[int], as_of: date) -> list[DueReminder]:
     """All planned, due reminders of the given grants (row-locked on PostgreSQL)."""
     statement = (select(Reminder).where(
-        Reminder.grant_id.in_(grant_ids),  # type: ignore[attr-defined]
-        Reminder.state == ReminderState.PLANNED, Reminder.due_date <= as_of)
-        .order_by(Reminder.id).with_for_update())
+        col(Reminder.grant_id).in_(grant_ids),
+        col(Reminder.state) == ReminderState.PLANNED, col(Reminder.due_date) <= as_of)
+        .order_by(col(Reminder.id)).with_for_update())
     return [DueReminder(r.id or 0, r.grant_id, PlanKind(r.kind.value), r.offset_days, r.end_date,
                         r.due_date) for r in session.execute(statement).scalars()]
 
@@ -63,19 +64,21 @@ def due_rows(session: Session, *, grant_ids: Sequence[int], as_of: date) -> list
 def grant_facts(session: Session, grant_ids: Sequence[int]) -> dict[int, GrantFacts]:
     """Everything the mails need about these grants, in three queries."""
     grants = {g.id: g for g in session.execute(
-        select(Grant).where(Grant.id.in_(grant_ids))).scalars()}  # type: ignore[union-attr]
+        select(Grant).where(col(Grant.id).in_(grant_ids))).scalars()}
     lines: dict[int, list[MoneyLine]] = {}
     for amount in session.execute(select(GrantAmount).where(
-            GrantAmount.grant_id.in_(grant_ids)).order_by(GrantAmount.position)).scalars():  # type: ignore[attr-defined]
+            col(GrantAmount.grant_id).in_(grant_ids)).order_by(col(GrantAmount.position))
+            ).scalars():
         lines.setdefault(amount.grant_id, []).append(MoneyLine(
             amount.label, amount.kind.value, amount.recurrence.value, amount.amount,
             amount.amount_max, amount.year_from, amount.year_to))
     owner_ids = {g.owner_id for g in grants.values()}
-    extra = session.execute(select(GrantRecipient.grant_id, GrantRecipient.person_id).where(
-        GrantRecipient.grant_id.in_(grant_ids))).all()  # type: ignore[attr-defined]
+    extra = session.execute(
+        select(col(GrantRecipient.grant_id), col(GrantRecipient.person_id))
+        .where(col(GrantRecipient.grant_id).in_(grant_ids))).all()
     person_ids = owner_ids | {pid for _, pid in extra}
     people = {p.id: p for p in session.execute(
-        select(Person).where(Person.id.in_(person_ids))).scalars()}  # type: ignore[union-attr]
+        select(Person).where(col(Person.id).in_(person_ids))).scalars()}
     extras: dict[int, list[int]] = {}
     for grant_id, person_id in extra:
         extras.setdefault(grant_id, []).append(person_id)
@@ -118,7 +121,7 @@ def process_due_batch(
             reminder = decision.reminder
             mails = mails_by_reminder[reminder.reminder_id]
             state = ReminderState.LATE_SENT if decision.late else ReminderState.SENT
-            session.execute(update(Reminder).where(Reminder.id == reminder.reminder_id).values(
+            session.execute(update(Reminder).where(col(Reminder.id) == reminder.reminder_id).values(
                 state=state, handled_on=as_of,
                 outbox_id=outbox_ids[mails[0].key] if mails else None,
                 note="" if mails else "no active recipient"))
@@ -135,12 +138,12 @@ def process_due_batch(
             report.mails += len(mails)
             report.grant_keys.append(grant.key)
         for older, newer in catchup.superseded:
-            session.execute(update(Reminder).where(Reminder.id == older.reminder_id).values(
+            session.execute(update(Reminder).where(col(Reminder.id) == older.reminder_id).values(
                 state=ReminderState.CANCELLED, handled_on=as_of,
                 note=f"superseded by the {newer.kind.value} due {newer.due_date.isoformat()}"))
             report.superseded += 1
         for stale in catchup.too_old:
-            session.execute(update(Reminder).where(Reminder.id == stale.reminder_id).values(
+            session.execute(update(Reminder).where(col(Reminder.id) == stale.reminder_id).values(
                 state=ReminderState.CANCELLED, handled_on=as_of,
                 note=f"ended more than {expiry_notice_days} days ago"))
             report.too_old += 1
@@ -166,14 +169,14 @@ class UpcomingDeadline:
 def upcoming_deadlines(session: Session, *, start: date, end: date) -> list[UpcomingDeadline]:
     """Grants ending within [start, end], with their reminder counts."""
     grants = session.execute(
-        select(Grant, Person.email).join(Person, Person.id == Grant.owner_id)  # type: ignore[arg-type]
-        .where(Grant.end_date >= start, Grant.end_date <= end)  # type: ignore[arg-type]
-        .order_by(Grant.end_date, Grant.key)).all()
+        select(Grant, col(Person.email)).join(Person, col(Person.id) == col(Grant.owner_id))
+        .where(col(Grant.end_date) >= start, col(Grant.end_date) <= end)
+        .order_by(col(Grant.end_date), col(Grant.key))).all()
     result = []
     for grant, email in grants:
-        states = list(session.execute(select(Reminder.state).where(
-            Reminder.grant_id == grant.id, Reminder.end_date == grant.end_date,
-            Reminder.kind == ReminderKind.REMINDER)).scalars())
+        states = list(session.execute(select(col(Reminder.state)).where(
+            col(Reminder.grant_id) == grant.id, col(Reminder.end_date) == grant.end_date,
+            col(Reminder.kind) == ReminderKind.REMINDER)).scalars())
         result.append(UpcomingDeadline(
             grant.key, grant.title, grant.end_date, GrantStatus(grant.status).value, email,
             sum(s in (ReminderState.SENT, ReminderState.LATE_SENT) for s in states),

@@ -2,14 +2,13 @@
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Engine, and_, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
 from models import Outbox, OutboxState
@@ -22,7 +21,9 @@ def message_id_for(key: str, *, domain: str) -> str:
     return f"<bev-{digest}@{domain}>"
 
 
-def enqueue(session: Session, mails: Sequence[NewMail], *, now: datetime, domain: str) -> dict[str, int]:
+def enqueue(
+    session: Session, mails: Sequence[NewMail], *, now: datetime, domain: str
+) -> dict[str, int]:
     """Insert mails unless their key exists; returns key → outbox id for every given key."""
     if not mails:
         return {}
@@ -44,7 +45,7 @@ def enqueue(session: Session, mails: Sequence[NewMail], *, now: datetime, domain
     for start in range(0, len(keys), 500):
         chunk = keys[start:start + 500]
         for key, outbox_id in session.execute(
-                select(Outbox.key, Outbox.id).where(Outbox.key.in_(chunk))):  # type: ignore[attr-defined]
+                select(col(Outbox.key), col(Outbox.id)).where(col(Outbox.key).in_(chunk))):
             ids[key] = outbox_id
     return ids
 
@@ -52,20 +53,20 @@ def enqueue(session: Session, mails: Sequence[NewMail], *, now: datetime, domain
 def claim_batch(
     engine: Engine, *, worker: str, now: datetime, lease_seconds: int, limit: int
 ) -> list[ClaimedMail]:
-    """Atomically claim up to `limit` due rows (SKIP LOCKED on PostgreSQL, a write lock on SQLite)."""
+    """Atomically claim up to `limit` due rows (SKIP LOCKED on PostgreSQL, write-lock SQLite)."""
     due = or_(
-        and_(Outbox.state == OutboxState.PENDING, Outbox.next_attempt_at <= now),  # type: ignore[arg-type]
-        and_(Outbox.state == OutboxState.SENDING, Outbox.claimed_until < now),  # type: ignore[arg-type, operator]
+        and_(col(Outbox.state) == OutboxState.PENDING, col(Outbox.next_attempt_at) <= now),
+        and_(col(Outbox.state) == OutboxState.SENDING, col(Outbox.claimed_until) < now),
     )
-    candidates = select(Outbox.id).where(due).order_by(Outbox.id).limit(limit)  # type: ignore[arg-type]
+    candidates = select(col(Outbox.id)).where(due).order_by(col(Outbox.id)).limit(limit)
     if engine.dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
     statement = (
         update(Outbox)
-        .where(Outbox.id.in_(candidates.scalar_subquery()))  # type: ignore[union-attr]
+        .where(col(Outbox.id).in_(candidates.scalar_subquery()))
         .values(state=OutboxState.SENDING, claimed_by=worker,
                 claimed_until=now + timedelta(seconds=lease_seconds),
-                attempts=Outbox.attempts + 1)
+                attempts=col(Outbox.attempts) + 1)
         .returning(Outbox)
     )
     with Session(engine, expire_on_commit=False) as session:
@@ -90,7 +91,9 @@ class SendOutcome:
     retry_at: datetime | None = None
 
 
-def record_outcomes(engine: Engine, outcomes: Sequence[SendOutcome], *, worker: str, now: datetime) -> None:
+def record_outcomes(
+    engine: Engine, outcomes: Sequence[SendOutcome], *, worker: str, now: datetime
+) -> None:
     """Persist send outcomes and their audit events in one transaction."""
     if not outcomes:
         return
@@ -98,7 +101,7 @@ def record_outcomes(engine: Engine, outcomes: Sequence[SendOutcome], *, worker: 
     with Session(engine, expire_on_commit=False) as session:
         for outcome in outcomes:
             mail = outcome.mail
-            mine = and_(Outbox.id == mail.id, Outbox.state == OutboxState.SENDING)  # type: ignore[arg-type]
+            mine = and_(col(Outbox.id) == mail.id, col(Outbox.state) == OutboxState.SENDING)
             if outcome.status == "sent":
                 session.execute(update(Outbox).where(mine).values(
                     state=OutboxState.SENT, sent_at=now, claimed_until=None, last_error=None))

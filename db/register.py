@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
 from domain.reminders import LedgerRow, PlanKind, PlannedReminder, plan_reminders, replan
@@ -59,13 +59,15 @@ def grant_fingerprint(spec: GrantSpec, offsets: Sequence[int]) -> str:
 def _upsert_departments(session: Session, register: RegisterFile) -> dict[str, int]:
     for located in register.departments:
         spec = located.item
-        existing = session.execute(select(Department).where(Department.key == spec.key)).scalar()
+        existing = session.execute(
+            select(Department).where(col(Department.key) == spec.key)).scalar()
         if existing is None:
             session.add(Department(key=spec.key, name=spec.name))
         elif existing.name != spec.name:
             existing.name = spec.name
     session.flush()
-    return {key: id_ for id_, key in session.execute(select(Department.id, Department.key)).all()}
+    return {key: id_ for id_, key in session.execute(
+        select(col(Department.id), col(Department.key))).all()}
 
 
 def _upsert_people(
@@ -73,8 +75,8 @@ def _upsert_people(
 ) -> dict[str, int]:
     for located in register.people:
         spec = located.item
-        person = session.execute(select(Person).where(Person.email == spec.email)).scalar()
-        values = {"name": spec.name, "role": spec.role, "title": spec.title,
+        person = session.execute(select(Person).where(col(Person.email) == spec.email)).scalar()
+        values: dict[str, Any] = {"name": spec.name, "role": spec.role, "title": spec.title,
                   "language": spec.language,
                   "department_id": departments.get(spec.department) if spec.department else None}
         if person is None:
@@ -83,10 +85,11 @@ def _upsert_people(
             for name, value in values.items():
                 setattr(person, name, value)
     session.flush()
-    people = {email: id_ for id_, email in session.execute(select(Person.id, Person.email)).all()}
+    people = {email: id_ for id_, email in session.execute(
+        select(col(Person.id), col(Person.email))).all()}
     for located in register.people:
         if located.item.manager:
-            session.execute(update(Person).where(Person.email == located.item.email)
+            session.execute(update(Person).where(col(Person.email) == located.item.email)
                             .values(manager_id=people[located.item.manager]))
     return people
 
@@ -96,14 +99,15 @@ def check_references(
 ) -> None:
     """Every department, owner, recipient and manager must exist in the file or the database."""
     departments = {d.item.key for d in register.departments}
-    departments |= set(session.execute(select(Department.key)).scalars())
+    departments |= set(session.execute(select(col(Department.key))).scalars())
     people = {p.item.email for p in register.people}
     wanted = {g.item.owner for g in register.grants} | {
         r for g in register.grants for r in g.item.recipients
     } | {p.item.manager for p in register.people if p.item.manager}
     missing = wanted - people
     for chunk in _chunks(sorted(missing)):
-        people |= set(session.execute(select(Person.email).where(Person.email.in_(chunk))).scalars())  # type: ignore[attr-defined]
+        people |= set(session.execute(
+            select(col(Person.email)).where(col(Person.email).in_(chunk))).scalars())
     problems: list[DataFileProblem] = []
     file = register.file
     for located in register.people:
@@ -115,20 +119,21 @@ def check_references(
             problems.append(DataFileProblem(file, located.line, "manager",
                                             f"unknown person {spec.manager!r}"))
     for grant in register.grants:
-        spec = grant.item
-        if spec.department not in departments:
-            problems.append(DataFileProblem(file, grant.line, f"grants[{spec.key}].department",
-                                            f"unknown department {spec.department!r}"))
-        for email in (spec.owner, *spec.recipients):
+        grant_spec = grant.item
+        if grant_spec.department not in departments:
+            problems.append(DataFileProblem(file, grant.line,
+                                            f"grants[{grant_spec.key}].department",
+                                            f"unknown department {grant_spec.department!r}"))
+        for email in (grant_spec.owner, *grant_spec.recipients):
             if email not in people:
-                problems.append(DataFileProblem(file, grant.line, f"grants[{spec.key}]",
+                problems.append(DataFileProblem(file, grant.line, f"grants[{grant_spec.key}]",
                                                 f"unknown person {email!r}"))
     if problems:
         raise DataFileError(problems)
 
 
 def _ledger_rows(session: Session, grant_id: int) -> list[LedgerRow]:
-    rows = session.execute(select(Reminder).where(Reminder.grant_id == grant_id)).scalars()
+    rows = session.execute(select(Reminder).where(col(Reminder.grant_id) == grant_id)).scalars()
     return [LedgerRow(r.id or 0, PlanKind(r.kind.value), r.offset_days, r.end_date, r.due_date,
                       r.state == ReminderState.PLANNED, r.state == ReminderState.CANCELLED)
             for r in rows]
@@ -156,10 +161,10 @@ def apply_plan(
              "end_date": p.end_date, "due_date": p.due_date, "state": ReminderState.PLANNED,
              "created_at": now, "note": ""} for p in change.insert])
     for reminder_id, plan in change.reactivate:
-        session.execute(update(Reminder).where(Reminder.id == reminder_id).values(
+        session.execute(update(Reminder).where(col(Reminder.id) == reminder_id).values(
             state=ReminderState.PLANNED, due_date=plan.due_date, note="replanned"))
     if change.cancel:
-        session.execute(update(Reminder).where(Reminder.id.in_(change.cancel))  # type: ignore[union-attr]
+        session.execute(update(Reminder).where(col(Reminder.id).in_(change.cancel))
                         .values(state=ReminderState.CANCELLED, note="plan changed"))
     return len(change.insert) + len(change.reactivate), len(change.cancel)
 
@@ -182,7 +187,7 @@ def apply_register(
     for chunk in _chunks(register.grants):
         keys = [g.item.key for g in chunk]
         existing = {g.key: g for g in session.execute(
-            select(Grant).where(Grant.key.in_(keys))).scalars()}  # type: ignore[attr-defined]
+            select(Grant).where(col(Grant.key).in_(keys))).scalars()}
         for located in chunk:
             _apply_grant(session, located, existing.get(located.item.key), people=people,
                          departments=departments, default_offsets=default_offsets,
@@ -204,7 +209,7 @@ def _apply_grant(
     if grant is not None and grant.content_hash == fingerprint:
         report.grants_unchanged += 1
         return
-    values = {
+    values: dict[str, Any] = {
         "title": spec.title, "funding_source": spec.funding_source, "start_date": spec.start_date,
         "end_date": spec.end_date, "notes": spec.notes, "status": GrantStatus(spec.status),
         "department_id": departments[spec.department], "owner_id": people[spec.owner],
@@ -222,8 +227,8 @@ def _apply_grant(
         for name, value in values.items():
             setattr(grant, name, value)
         report.grants_updated += 1
-        session.execute(delete(GrantAmount).where(GrantAmount.grant_id == grant.id))
-        session.execute(delete(GrantRecipient).where(GrantRecipient.grant_id == grant.id))
+        session.execute(delete(GrantAmount).where(col(GrantAmount.grant_id) == grant.id))
+        session.execute(delete(GrantRecipient).where(col(GrantRecipient.grant_id) == grant.id))
     session.flush()
     grant_id = grant.id or 0
     if spec.amounts:

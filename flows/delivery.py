@@ -32,7 +32,7 @@ async def smtp_config(settings: Settings) -> SmtpConfig:
     if password is None and settings.smtp_password_block:
         from prefect.blocks.system import Secret
 
-        block = await Secret.aload(settings.smtp_password_block)
+        block: Secret[str] = await Secret.aload(settings.smtp_password_block)
         password = str(block.get())
     return SmtpConfig(host=settings.smtp_host, port=settings.smtp_port,
                       username=settings.smtp_username, password=password,
@@ -44,7 +44,8 @@ def _outcome(result: DeliveryResult, *, settings: Settings, now: datetime) -> Se
     error = result.error
     if error is None:
         return SendOutcome(result.mail, "sent")
-    if isinstance(error, PermanentDeliveryError) or result.mail.attempts >= settings.delivery_max_attempts:
+    if (isinstance(error, PermanentDeliveryError)
+            or result.mail.attempts >= settings.delivery_max_attempts):
         return SendOutcome(result.mail, "failed", str(error), error.code)
     delay = retry_delay(result.mail.attempts, base_seconds=settings.delivery_backoff_seconds,
                         draw=random.random())  # noqa: S311  (jitter, not security)

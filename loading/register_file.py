@@ -49,7 +49,8 @@ def _validate_section(
     if raw is None:
         return []
     if not isinstance(raw, list):
-        problems.append(DataFileProblem(doc.file, doc.line_of((section,)), section, "must be a list"))
+        problems.append(
+            DataFileProblem(doc.file, doc.line_of((section,)), section, "must be a list"))
         return []
     located: list[Located[Spec]] = []
     for index, entry in enumerate(raw):

@@ -22,7 +22,9 @@ class DataFileProblem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        if self.field:
+            return f"{where}: {self.field}: {self.message}"
+        return f"{where}: {self.message}"
 
 
 class DataFileError(Exception):
@@ -50,7 +52,9 @@ class LinedDocument:
             probe = probe[:-1]
         return self.lines.get((), None)
 
-    def problems_from(self, error: ValidationError, *, prefix: PathKey = ()) -> list[DataFileProblem]:
+    def problems_from(
+        self, error: ValidationError, *, prefix: PathKey = ()
+    ) -> list[DataFileProblem]:
         """Translate a pydantic ValidationError on (a part of) this document."""
         problems = []
         for detail in error.errors():

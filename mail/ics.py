@@ -13,7 +13,8 @@ def _fold(line: str) -> str:
     encoded = line.encode("utf-8")
     if len(encoded) <= 75:
         return line
-    pieces, current = [], b""
+    pieces: list[str] = []
+    current = b""
     for char in line:
         raw = char.encode("utf-8")
         if len(current) + len(raw) > (75 if not pieces else 74):

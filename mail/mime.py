@@ -1,10 +1,10 @@
 """Build the RFC 5322 message for an outbox row: both parts, attachments, loop-safe headers."""
 
 import base64
+from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
-from datetime import datetime
 
 from models.outbox import ClaimedMail
 
@@ -15,7 +15,9 @@ AUTO_HEADERS = {
 THREAD_HEADERS = ("In-Reply-To", "References", "Reply-To")
 
 
-def build_message(mail: ClaimedMail, *, sender: str, sender_name: str, now: datetime) -> EmailMessage:
+def build_message(
+    mail: ClaimedMail, *, sender: str, sender_name: str, now: datetime
+) -> EmailMessage:
     """The message exactly as it goes on the wire; the Message-ID is the one fixed at enqueue."""
     message = EmailMessage()
     message["From"] = formataddr((sender_name, sender))

@@ -5,12 +5,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from models.outbox import NewMail
 from domain.reminders import PlanKind, SendDecision
 from domain.working_days import WorkingCalendar
 from mail.formatting import MoneyLine, at_stake, describe_line, long_date, years
 from mail.ics import all_day_event
 from mail.render import render_mail
+from models.outbox import NewMail
 
 KIND_TEXT = {
     ("da", "need"): "Behov", ("da", "appropriated"): "Bevilget",

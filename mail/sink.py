@@ -5,13 +5,13 @@ import mailbox
 import signal
 import threading
 from pathlib import Path
-from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 
-class MaildirHandler(Mailbox):  # type: ignore[misc]
+class MaildirHandler(Mailbox):
     """aiosmtpd's Mailbox handler, counting what it stored."""
 
     def __init__(self, path: Path) -> None:
@@ -19,11 +19,11 @@ class MaildirHandler(Mailbox):  # type: ignore[misc]
         # Maildir only creates cur/new/tmp when it creates the folder itself.
         for sub in ("cur", "new", "tmp"):
             (path / sub).mkdir(parents=True, exist_ok=True)
-        super().__init__(str(path))
+        super().__init__(path)
         self.stored = 0
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        result: str = await super().handle_DATA(server, session, envelope)
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        result = await super().handle_DATA(server, session, envelope)
         self.stored += 1
         return result
 

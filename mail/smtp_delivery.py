@@ -81,7 +81,8 @@ def classify(error: BaseException, *, outbox_id: int) -> DeliveryError:
     if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
         codes = [refusal.code for refusal in error.recipients]
         code = min(codes) if codes else None
-        cls = TransientDeliveryError if any(400 <= c < 500 for c in codes) else PermanentDeliveryError
+        transient = any(400 <= c < 500 for c in codes)
+        cls = TransientDeliveryError if transient else PermanentDeliveryError
         return cls(f"recipients refused: {error}", outbox_id=outbox_id, code=code)
     if isinstance(error, aiosmtplib.SMTPTimeoutError | aiosmtplib.SMTPServerDisconnected
                   | aiosmtplib.SMTPConnectError):

@@ -18,7 +18,9 @@ class AuditEvent(SQLModel, table=True):
     kind: str = Field(max_length=64, index=True)
     subject: str = Field(max_length=200, index=True)
     actor: str = Field(default="system", max_length=254)
-    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONText, nullable=False))
+    details: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONText, nullable=False)
+    )
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
 

@@ -32,7 +32,9 @@ class Outbox(SQLModel, table=True):
     attachments: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSONText, nullable=False)
     )
-    headers: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSONText, nullable=False))
+    headers: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSONText, nullable=False)
+    )
     message_id: str = Field(max_length=200, unique=True)
     state: OutboxState = Field(default=OutboxState.PENDING, max_length=16)
     attempts: int = 0

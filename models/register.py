@@ -5,7 +5,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import Column, Index, Numeric, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from models.types import JSONText, UTCDateTime
 
@@ -100,4 +100,4 @@ class GrantAmount(SQLModel, table=True):
     amount_max: Decimal | None = Field(default=None, sa_column=Column(Numeric(16, 2)))
 
 
-Index("ix_grant_end_date", Grant.__table__.c.end_date)  # type: ignore[attr-defined]
+Index("ix_grant_end_date", col(Grant.end_date))

@@ -13,9 +13,11 @@ os.environ["PREFECT_API_URL"] = ""
 os.environ.pop("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", None)
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "90"
-for _name in [n for n in os.environ if n.startswith("BEVILLING_") and n != "BEVILLING_TEST_POSTGRES_URL"]:
+for _name in [n for n in os.environ
+              if n.startswith("BEVILLING_") and n != "BEVILLING_TEST_POSTGRES_URL"]:
     del os.environ[_name]
 
+# The imports below must follow the environment set-up above, hence E402.
 import pytest  # noqa: E402
 
 from config.settings import get_settings  # noqa: E402

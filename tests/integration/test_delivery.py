@@ -5,12 +5,13 @@ from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from db.audit import verify_chain
-from flows.delivery import drain_outbox
 from flows.deadlines import enqueue_due
+from flows.delivery import drain_outbox
 from models import AuditEvent, Outbox, OutboxState
 from tests.support.factories import SEED, load_file, make_grant, write_register
 from tests.support.smtp_server import SmtpServer
@@ -51,15 +52,18 @@ async def test_danish_reminder_arrives_with_both_parts_ics_and_headers(
     assert "1,3–2 mio. kr. årligt" in text
     assert "500.000 kr. én gang" in text
     assert "arbejdsdage" in text
-    assert "<table" in html and "1,3–2 mio. kr. årligt" in html
+    assert "<table" in html
+    assert "1,3–2 mio. kr. årligt" in html
     ics_parts = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
     assert len(ics_parts) == 1
-    ics = ics_parts[0].get_payload(decode=True).decode()
+    payload = ics_parts[0].get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    ics = payload.decode()
     assert "DTSTART;VALUE=DATE:20251231" in ics
     assert ics_parts[0].get_filename() == "udloeb-DOMEN.ics"
     with Session(engine) as session:
         row = session.execute(select(Outbox).where(
-            Outbox.recipients == ["medborgerskab@kommune.example.org"])).scalar_one()
+            col(Outbox.recipients) == ["medborgerskab@kommune.example.org"])).scalar_one()
     assert str(message["Message-ID"]).strip() == row.message_id
     assert domen.mail_from == f"bounce+{row.id}@bevilling.example.org"
 
@@ -101,7 +105,8 @@ async def test_temporary_failures_then_recovery_deliver_each_exactly_once(
     later = await drain_outbox(now=NOW + timedelta(hours=2))
     assert later["sent"] == 3
     ids = smtp_server.handler.message_ids()
-    assert len(ids) == 4 and len(set(ids)) == 4
+    assert len(ids) == 4
+    assert len(set(ids)) == 4
     assert set(states(engine).values()) == {"sent"}
 
 
@@ -119,14 +124,14 @@ async def test_permanent_refusal_is_failed_and_audited(
     assert states(engine)["erhverv@kommune.example.org"] == OutboxState.FAILED.value
     with Session(engine) as session:
         failed = session.execute(select(AuditEvent).where(
-            AuditEvent.kind == "mail.failed")).scalar_one()
+            col(AuditEvent.kind) == "mail.failed")).scalar_one()
         assert failed.details["code"] == 550
         assert verify_chain(session).ok
     assert (await drain_outbox(now=NOW + timedelta(days=1)))["sent"] == 0
 
 
 async def test_unreachable_server_is_retried_not_failed(
-    app_env: dict[str, str], engine: Engine, monkeypatch, tmp_path: Path,  # type: ignore[no-untyped-def]
+    app_env: dict[str, str], engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:
     from config.settings import get_settings
     from tests.support.smtp_server import free_port
@@ -141,7 +146,8 @@ async def test_unreachable_server_is_retried_not_failed(
 
 
 async def test_attempts_are_bounded(app_env: dict[str, str], engine: Engine,
-                                    smtp_server: SmtpServer, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+                                    smtp_server: SmtpServer,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from config.settings import get_settings
 
     monkeypatch.setenv("BEVILLING_DELIVERY_MAX_ATTEMPTS", "2")

@@ -12,9 +12,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from config.settings import get_settings
 from flows.deadlines import enqueue_due
@@ -28,13 +29,14 @@ CONCURRENCY = 4
 
 
 class SlowHandler(RecordingHandler):
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         await asyncio.sleep(0.05)
         return await super().handle_DATA(server, session, envelope)
 
 
 async def test_sigkill_mid_batch_then_rerun(app_env: dict[str, str], engine: Engine,
-                                            tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+                                            tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     handler = SlowHandler()
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
@@ -59,7 +61,8 @@ async def test_sigkill_mid_batch_then_rerun(app_env: dict[str, str], engine: Eng
             deadline = time.monotonic() + 60
             while len(handler.received) < MAILS // 3 and time.monotonic() < deadline:
                 if child.poll() is not None:
-                    raise AssertionError(f"child exited early: {child.stderr.read()!r}")  # type: ignore[union-attr]
+                    stderr = child.stderr.read() if child.stderr else b""
+                    raise AssertionError(f"child exited early: {stderr!r}")
                 await asyncio.sleep(0.01)
             child.send_signal(signal.SIGKILL)
             child.wait(timeout=10)
@@ -71,7 +74,7 @@ async def test_sigkill_mid_batch_then_rerun(app_env: dict[str, str], engine: Eng
         assert 0 < delivered_before < MAILS, "the kill must land mid-batch"
         with Session(engine) as session:
             stuck = session.execute(select(Outbox).where(
-                Outbox.state == OutboxState.SENDING)).scalars().all()
+                col(Outbox.state) == OutboxState.SENDING)).scalars().all()
         assert stuck, "the killed worker's claimed rows are still leased"
 
         # Before the lease ends nobody may take them over (the child claimed the whole batch)...

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from loading.register_file import read_register
 from loading.yaml_lines import DataFileError
@@ -28,10 +28,11 @@ def test_seed_file_loads_every_appropriation_of_the_letter(engine: Engine) -> No
         assert grants["STS-ETABLERING"].end_date == date(2025, 6, 30)
         assert "medio 2025" in grants["STS-ETABLERING"].notes
         domen = session.execute(select(GrantAmount).where(
-            GrantAmount.grant_id == grants["DOMEN"].id).order_by(GrantAmount.position)).scalars().all()
+            col(GrantAmount.grant_id) == grants["DOMEN"].id)
+            .order_by(col(GrantAmount.position))).scalars().all()
         assert [(a.amount, a.amount_max, a.recurrence.value) for a in domen] == [
             (1_300_000, 2_000_000, "yearly"), (500_000, None, "once")]
-        emails = list(session.execute(select(Person.email)).scalars())
+        emails = list(session.execute(select(col(Person.email))).scalars())
         assert all(email.endswith("@kommune.example.org") for email in emails)
 
 
@@ -64,11 +65,13 @@ def test_lapsed_grant_has_no_pending_reminders(engine: Engine, tmp_path: Path) -
     write_register(path, grants=[make_grant(status="lapsed")])
     load_file(engine, path)
     with Session(engine) as session:
-        states = set(session.execute(select(Reminder.state)).scalars())
+        states = set(session.execute(select(col(Reminder.state))).scalars())
     assert states == {ReminderState.CANCELLED}
 
 
-def test_invalid_file_writes_nothing_and_names_line_and_field(engine: Engine, tmp_path: Path) -> None:
+def test_invalid_file_writes_nothing_and_names_line_and_field(
+    engine: Engine, tmp_path: Path,
+) -> None:
     path = write_register(tmp_path / "r.yaml", grants=[
         make_grant("OK1"), make_grant("BAD", end_date="2025-13-45"),
         make_grant("BAD2", reminder_offsets=[0])])

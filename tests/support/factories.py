@@ -46,7 +46,9 @@ def write_register(path: Path, *, grants: list[dict[str, Any]],
     return path
 
 
-def make_grant(key: str = "G1", *, end: date = date(2025, 12, 31), **overrides: Any) -> dict[str, Any]:
+def make_grant(
+    key: str = "G1", *, end: date = date(2025, 12, 31), **overrides: Any
+) -> dict[str, Any]:
     """A grant entry for `write_register`."""
     grant: dict[str, Any] = {
         "key": key, "title": f"Bevilling {key}", "department": "ba",

@@ -19,7 +19,8 @@ def test_money_in_danish_and_english() -> None:
 
 
 def test_stake_prefers_needs_over_appropriations() -> None:
-    lines = (MoneyLine("drift", "need", "yearly", Decimal(1_300_000), Decimal(2_000_000), 2026, None),
+    lines = (MoneyLine("drift", "need", "yearly", Decimal(1_300_000), Decimal(2_000_000),
+                       2026, None),
              MoneyLine("hat", "need", "once", Decimal(500_000), None, 2026, 2026),
              MoneyLine("old", "appropriated", "once", Decimal(8_000_000), None, 2021, 2024))
     assert at_stake(lines, "da") == "1,3–2 mio. kr. årligt og 500.000 kr. én gang"

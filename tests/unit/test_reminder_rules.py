@@ -10,6 +10,7 @@ from domain.reminders import (
     DueReminder,
     LedgerRow,
     PlanKind,
+    PlannedReminder,
     decide_due,
     plan_reminders,
     replan,
@@ -42,7 +43,7 @@ def test_offsets_are_validated() -> None:
         validate_offsets([])
 
 
-def _rows(plan: list, *, start_id: int = 1) -> list[LedgerRow]:
+def _rows(plan: list[PlannedReminder], *, start_id: int = 1) -> list[LedgerRow]:
     return [LedgerRow(start_id + i, p.kind, p.offset_days, p.end_date, p.due_date, True, False)
             for i, p in enumerate(plan)]
 
