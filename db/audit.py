@@ -45,7 +45,7 @@ def append_events(session: Session, events: Iterable[NewEvent], *, now: datetime
         .where(col(AuditHead.id) == 1).with_for_update()
     ).one()
     seq, prev = int(head[0]), str(head[1])
-    at = now.replace(microsecond=now.microsecond)
+    at = now
     rows = []
     for event in batch:
         seq += 1

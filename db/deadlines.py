@@ -4,7 +4,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
@@ -172,13 +172,23 @@ def upcoming_deadlines(session: Session, *, start: date, end: date) -> list[Upco
         select(Grant, col(Person.email)).join(Person, col(Person.id) == col(Grant.owner_id))
         .where(col(Grant.end_date) >= start, col(Grant.end_date) <= end)
         .order_by(col(Grant.end_date), col(Grant.key))).all()
+    ids = [grant.id for grant, _ in grants]
+    counts: dict[tuple[int, str], int] = {}
+    for start_index in range(0, len(ids), 500):
+        chunk = ids[start_index:start_index + 500]
+        rows = session.execute(
+            select(col(Reminder.grant_id), col(Reminder.state), func.count())
+            .join(Grant, col(Grant.id) == col(Reminder.grant_id))
+            .where(col(Reminder.grant_id).in_(chunk), col(Reminder.end_date) == col(Grant.end_date),
+                   col(Reminder.kind) == ReminderKind.REMINDER)
+            .group_by(col(Reminder.grant_id), col(Reminder.state))).all()
+        for grant_id, state, number in rows:
+            counts[(grant_id, ReminderState(state).value)] = int(number)
     result = []
     for grant, email in grants:
-        states = list(session.execute(select(col(Reminder.state)).where(
-            col(Reminder.grant_id) == grant.id, col(Reminder.end_date) == grant.end_date,
-            col(Reminder.kind) == ReminderKind.REMINDER)).scalars())
+        gid = grant.id or 0
         result.append(UpcomingDeadline(
             grant.key, grant.title, grant.end_date, GrantStatus(grant.status).value, email,
-            sum(s in (ReminderState.SENT, ReminderState.LATE_SENT) for s in states),
-            sum(s == ReminderState.PLANNED for s in states)))
+            counts.get((gid, "sent"), 0) + counts.get((gid, "late-sent"), 0),
+            counts.get((gid, "planned"), 0)))
     return result

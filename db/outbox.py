@@ -101,9 +101,12 @@ def record_outcomes(
     with Session(engine, expire_on_commit=False) as session:
         for outcome in outcomes:
             mail = outcome.mail
-            mine = and_(col(Outbox.id) == mail.id, col(Outbox.state) == OutboxState.SENDING)
+            sending = and_(col(Outbox.id) == mail.id, col(Outbox.state) == OutboxState.SENDING)
+            # A 250 is a fact whoever holds the lease now; a retry or failure only applies
+            # to our own claim, never to a row another worker has taken over.
+            mine = and_(sending, col(Outbox.claimed_by) == worker)
             if outcome.status == "sent":
-                session.execute(update(Outbox).where(mine).values(
+                session.execute(update(Outbox).where(sending).values(
                     state=OutboxState.SENT, sent_at=now, claimed_until=None, last_error=None))
                 events.append(NewEvent("mail.sent", mail.subject_ref or f"outbox:{mail.id}",
                                        details={"outbox_id": mail.id, "to": mail.recipients,
