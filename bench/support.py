@@ -92,8 +92,8 @@ def message_ids(maildir: Path, names: Sequence[str] | set[str]) -> Counter[str]:
 
 def sample_reminder_mails(*, now: datetime) -> list["NewMail"]:
     """Real reminder mails (Danish and English, with the ICS attachment), rendered once."""
-    from config.settings import Settings
     from config.closed_days import working_calendar
+    from config.settings import Settings
     from domain.reminders import DueReminder, PlanKind, SendDecision
     from mail.formatting import MoneyLine
     from mail.reminder_mail import GrantFacts, Recipient, reminder_mails

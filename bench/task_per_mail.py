@@ -11,6 +11,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from typing import Any
 
 from bench.support import LOOPBACK, sample_reminder_mails
 
@@ -39,7 +40,7 @@ def run(*, port: int, count: int, concurrency: int) -> dict[str, float | int]:
     from prefect import flow, task
     from prefect.cache_policies import NO_CACHE
     from prefect.futures import wait
-    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
     messages = build_messages(count)
 
@@ -60,8 +61,9 @@ def run(*, port: int, count: int, concurrency: int) -> dict[str, float | int]:
     async def warm_up() -> int:
         return 0
 
-    @flow(name="bench-one-task-per-mail", persist_result=False,
-          task_runner=ThreadPoolTaskRunner(max_workers=concurrency))
+    runner: TaskRunner[Any] = ThreadPoolTaskRunner(max_workers=concurrency)
+
+    @flow(name="bench-one-task-per-mail", persist_result=False, task_runner=runner)
     async def one_task_per_mail(total: int) -> int:
         futures = [send_one_mail.submit(index) for index in range(total)]
         wait(futures)
