@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from loading.register_schema import DepartmentSpec, GrantSpec, PersonSpec
+from loading.request_schema import RequestSpec
 from loading.yaml_lines import DataFileError, DataFileProblem, LinedDocument, load_lined_yaml
 
 Spec = TypeVar("Spec", bound=BaseModel)
@@ -39,6 +40,7 @@ class RegisterFile:
     departments: list[Located[DepartmentSpec]] = field(default_factory=list)
     people: list[Located[PersonSpec]] = field(default_factory=list)
     grants: list[Located[GrantSpec]] = field(default_factory=list)
+    requests: list[Located[RequestSpec]] = field(default_factory=list)
     document: LinedDocument | None = None
 
 
@@ -94,11 +96,13 @@ def read_yaml_register(path: Path) -> RegisterFile:
         departments=_validate_section(doc, "departments", DepartmentSpec, problems),
         people=_validate_section(doc, "people", PersonSpec, problems),
         grants=_validate_section(doc, "grants", GrantSpec, problems),
+        requests=_validate_section(doc, "requests", RequestSpec, problems),
         document=doc,
     )
     _check_duplicates(doc.file, register.departments, lambda d: d.key, "departments", problems)
     _check_duplicates(doc.file, register.people, lambda p: p.email, "people", problems)
     _check_duplicates(doc.file, register.grants, lambda g: g.key, "grants", problems)
+    _check_duplicates(doc.file, register.requests, lambda r: r.key, "requests", problems)
     if problems:
         raise DataFileError(problems)
     return register

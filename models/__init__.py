@@ -1,5 +1,14 @@
 """SQLModel tables. Importing this package registers every table on SQLModel.metadata."""
 
+from models.approvals import (
+    ApprovalStep,
+    ApprovalToken,
+    BudgetRequest,
+    Delegation,
+    ImapCursor,
+    InboundMessage,
+    RequestLine,
+)
 from models.audit import AuditEvent, AuditHead
 from models.outbox import Outbox, OutboxState
 from models.register import (
@@ -16,6 +25,13 @@ from models.register import (
 from models.reminders import Reminder, ReminderKind, ReminderState
 
 __all__ = [
+    "ApprovalStep",
+    "ApprovalToken",
+    "BudgetRequest",
+    "Delegation",
+    "ImapCursor",
+    "InboundMessage",
+    "RequestLine",
     "AmountKind",
     "AuditEvent",
     "AuditHead",
