@@ -10,11 +10,13 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from cli.common import engine, fail, parse_day, print_json, settings
+from cli.requests_cli import delegations_app, replies_app, requests_app
 from config.closed_days import working_calendar
 from db.audit import verify_chain
 from db.engine import transaction
 from db.migrate import upgrade_to_head
 from db.register import apply_register
+from db.requests import apply_requests
 from loading.register_file import read_register
 from loading.yaml_lines import DataFileError
 from models import Grant, Outbox, Person, Reminder
@@ -29,6 +31,9 @@ app.add_typer(grants_app, name="grants")
 app.add_typer(reminders_app, name="reminders")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(audit_app, name="audit")
+app.add_typer(requests_app, name="requests")
+app.add_typer(replies_app, name="replies")
+app.add_typer(delegations_app, name="delegations")
 
 
 @app.command()
@@ -72,13 +77,35 @@ def load(
                 report = apply_register(session, register,
                                         default_offsets=current.reminder_offsets,
                                         calendar=calendar, now=utc_now())
+            requests = apply_requests(session, register, now=utc_now())
+            rerouted = reroute_revised(session, requests.revised_pending_ids)
     except DataFileError as exc:
         fail(f"{len(exc.problems)} problem(s), nothing was loaded:\n{exc}", code=2)
     typer.echo(
         f"{file}: {report.grants_created} grants created, {report.grants_updated} updated, "
         f"{report.grants_unchanged} unchanged; {report.people} people, "
         f"{report.departments} departments; reminders planned {report.reminders_planned}, "
-        f"cancelled {report.reminders_cancelled}")
+        f"cancelled {report.reminders_cancelled}; requests {requests.created} created, "
+        f"{requests.updated} updated, {requests.unchanged} unchanged")
+    for line in rerouted:
+        typer.echo(line)
+
+
+def reroute_revised(session: Session, request_ids: tuple[int, ...]) -> list[str]:
+    """Pending requests whose amounts or text changed are voided and routed again."""
+    if not request_ids:
+        return []
+    from flows.runtime import utc_now
+    from workflow.context import make_context
+    from workflow.routing import resubmit_revised
+
+    ctx = make_context(settings(), now=utc_now())
+    lines = []
+    for request_id in request_ids:
+        result = resubmit_revised(session, request_id, ctx=ctx)
+        lines.append(f"{result.request_key}: new version {result.version}, earlier decisions "
+                     f"voided, routed again to {', '.join(result.mailed_to)}")
+    return lines
 
 
 @app.command()

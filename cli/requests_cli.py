@@ -1,0 +1,140 @@
+"""`bevilling requests …`, `replies …` and `delegations …`: the approval side of the CLI."""
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from cli.common import engine, fail, parse_day, print_json, settings
+from db.audit import NewEvent, append_events
+from db.engine import transaction
+from domain.approval_routing import RoutingError
+from domain.approval_state import IllegalTransition
+from models import Delegation, Person
+from workflow.context import ConfigurationError
+from workflow.request_json import request_by_key, request_list
+
+requests_app = typer.Typer(help="Budget requests and their approval steps.", no_args_is_help=True)
+replies_app = typer.Typer(help="Inbound approval replies.", no_args_is_help=True)
+delegations_app = typer.Typer(help="Substitutes for absent approvers.", no_args_is_help=True)
+
+
+@requests_app.command("submit")
+def requests_submit(key: Annotated[str, typer.Argument(help="Request key, e.g. STS-2027.")]) -> None:
+    """Run the route-budget-request flow: record the steps and mail the first approvers."""
+    from flows.approvals import route_budget_request
+
+    try:
+        summary = route_budget_request(request_key=key)
+    except (RoutingError, IllegalTransition, LookupError, ConfigurationError) as exc:
+        fail(f"cannot submit {key}: {exc}")
+    typer.echo(f"{key} (version {summary['version']}): {summary['steps']} steps; "
+               f"approval mail to {', '.join(summary['mailed_to'])}")
+
+
+@requests_app.command("show")
+def requests_show(
+    key: Annotated[str, typer.Argument(help="Request key.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the documented JSON.")] = False,
+) -> None:
+    """Show a request with its steps: approver, on-behalf-of, state, decision, channel, time."""
+    with Session(engine()) as session:
+        document = request_by_key(session, key)
+    if document is None:
+        fail(f"no budget request with key {key!r}", code=2)
+    if as_json:
+        print_json(document)
+        return
+    typer.echo(f"{document['key']}  {document['title']}\n  state {document['state']}, "
+               f"version {document['version']}, requester {document['requester']}")
+    for step in document["steps"]:
+        behalf = f" (on behalf of {step['on_behalf_of']})" if step["on_behalf_of"] else ""
+        typer.echo(f"  [{step['version'][:6]}] {step['stage']:<15} {step['approver_email']}"
+                   f"{behalf}: {step['state']}"
+                   f"{' via ' + step['channel'] if step['channel'] else ''}"
+                   f"{' – ' + step['comment'] if step['comment'] else ''}")
+
+
+@requests_app.command("list")
+def requests_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List requests with state and yearly amounts."""
+    with Session(engine()) as session:
+        rows = request_list(session)
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['key']:<18} {row['state']:<9} {row['category']:<13} {row['title']}")
+
+
+@replies_app.command("ingest")
+def replies_ingest(
+    paths: Annotated[list[Path], typer.Argument(help=".eml files and/or Maildir folders.")],
+) -> None:
+    """Ingest replies through the same path as the SMTP receiver and the IMAP poller."""
+    from flows.runtime import utc_now
+    from workflow.inbound import ingest_raw, read_sources
+
+    current = settings()
+    counts: dict[str, int] = {}
+    try:
+        sources = list(read_sources(paths))
+    except (FileNotFoundError, OSError) as exc:
+        fail(str(exc), code=2)
+    for name, raw in sources:
+        result = ingest_raw(engine(), raw, source="file", settings=current, now=utc_now())
+        counts[result.outcome] = counts.get(result.outcome, 0) + 1
+        typer.echo(f"{name}: {result.outcome}"
+                   f"{' (' + result.request_key + ')' if result.request_key else ''}"
+                   f"{' – ' + result.detail if result.detail else ''}")
+    typer.echo("; ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing to ingest")
+
+
+@delegations_app.command("add")
+def delegations_add(
+    person: Annotated[str, typer.Argument(help="E-mail of the absent approver.")],
+    substitute: Annotated[str, typer.Argument(help="E-mail of the substitute.")],
+    starts: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD).")],
+    ends: Annotated[str, typer.Option("--to", help="Last day, inclusive (YYYY-MM-DD).")],
+) -> None:
+    """Name a substitute for a date range; new steps in it go to the substitute."""
+    first = parse_day(starts, option="--from")
+    last = parse_day(ends, option="--to")
+    if first is None or last is None or last < first:
+        fail("--to must not be before --from", code=2)
+    from flows.runtime import utc_now
+
+    with transaction(engine()) as session:
+        people = {p.email: p for p in session.execute(select(Person).where(
+            col(Person.email).in_([person.lower(), substitute.lower()]))).scalars()}
+        for email in (person.lower(), substitute.lower()):
+            if email not in people:
+                fail(f"unknown person {email!r}", code=2)
+        if person.lower() == substitute.lower():
+            fail("a person cannot substitute for themselves", code=2)
+        session.add(Delegation(person_id=people[person.lower()].id or 0,
+                               substitute_id=people[substitute.lower()].id or 0,
+                               starts=first, ends=last, created_at=utc_now()))
+        append_events(session, [NewEvent("delegation.added", f"person:{person.lower()}",
+                                         details={"substitute": substitute.lower(),
+                                                  "from": first, "to": last})], now=utc_now())
+    typer.echo(f"{substitute} substitutes for {person} from {first} to {last}")
+
+
+@delegations_app.command("list")
+def delegations_list(
+    on: Annotated[str | None, typer.Option(help="Only those covering this day.")] = None,
+) -> None:
+    """List delegations."""
+    day: date | None = parse_day(on, option="--on")
+    with Session(engine()) as session:
+        emails = {p.id: p.email for p in session.execute(select(Person)).scalars()}
+        for d in session.execute(select(Delegation).order_by(col(Delegation.starts))).scalars():
+            if day is None or d.starts <= day <= d.ends:
+                typer.echo(f"{emails[d.person_id]} → {emails[d.substitute_id]}  "
+                           f"{d.starts} – {d.ends}")
