@@ -138,3 +138,17 @@ def delegations_list(
             if day is None or d.starts <= day <= d.ends:
                 typer.echo(f"{emails[d.person_id]} → {emails[d.substitute_id]}  "
                            f"{d.starts} – {d.ends}")
+
+
+@requests_app.command("follow-up")
+def requests_follow_up() -> None:
+    """Run the escalate-approvals flow now: digest reminders, then escalation of overdue steps."""
+    from flows.escalation import escalate_approvals
+
+    summary = escalate_approvals()
+    typer.echo(f"{summary['digests']} digest(s) for {summary['reminded_steps']} step(s); "
+               f"escalated {len(summary['escalated'])}")
+    for line in summary["escalated"]:
+        typer.echo(f"  escalated {line}")
+    for line in summary["not_escalated"]:
+        typer.secho(f"  could not escalate {line}", fg=typer.colors.YELLOW, err=True)
