@@ -7,7 +7,7 @@ STAMP := $(VENV)/.stamp-install
 PYTEST_ARGS ?=
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: run test lint typecheck unit worker bench clean chromium help
+.PHONY: run test lint typecheck unit worker deploy bench clean chromium help
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-run: $(STAMP)  ## Local stack: SQLite, Prefect server + UI, SMTP sink, all deployments served
+run: $(STAMP)  ## Local stack: SQLite, Prefect server + UI, SMTP sink, all deployments served (PREFECT_DB=postgres: server on PostgreSQL)
 	$(PY) -m cli.run_local
 
 test: $(STAMP) chromium  ## Lint, type-check and run every test (PostgreSQL when configured)
@@ -32,7 +32,14 @@ unit: $(STAMP)  ## Only the fast domain tests
 	$(VENV)/bin/pytest tests/unit -q
 
 worker: $(STAMP)  ## A Prefect process worker for the 'bevilling' pool (needs PREFECT_API_URL)
+	$(VENV)/bin/prefect work-pool inspect bevilling >/dev/null 2>&1 || \
+	  $(VENV)/bin/prefect work-pool create bevilling --type process
 	$(VENV)/bin/prefect worker start --pool bevilling --type process
+
+deploy: $(STAMP)  ## Register every deployment of prefect.yaml with the 'bevilling' work pool
+	$(VENV)/bin/prefect work-pool inspect bevilling >/dev/null 2>&1 || \
+	  $(VENV)/bin/prefect work-pool create bevilling --type process
+	BEVILLING_HOME=$(CURDIR) $(VENV)/bin/prefect --no-prompt deploy --all
 
 bench: $(STAMP)  ## Benchmarks (see bench/README.md)
 	$(PY) -m bench.delivery

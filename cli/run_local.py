@@ -19,6 +19,9 @@ SEED = PROJECT_ROOT / "data" / "aarhus-budget-2026-2029.yaml"
 UI_PORT = int(os.environ.get("BEVILLING_UI_PORT", "4200"))
 SMTP_PORT = int(os.environ.get("BEVILLING_SMTP_PORT", "8025"))
 API_URL = f"http://127.0.0.1:{UI_PORT}/api"
+PREFECT_DB = os.environ.get("PREFECT_DB", "sqlite")
+PREFECT_PG_URL = os.environ.get(
+    "PREFECT_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bevilling_prefect")
 BIN = Path(sys.executable).parent
 
 
@@ -43,6 +46,33 @@ def wait_for_http(url: str, *, timeout: float, process: subprocess.Popen[bytes])
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
+def local_token_secret() -> str:
+    """A random link-signing key kept in var/ for this machine's local runs (never committed)."""
+    path = VAR / "token-secret"
+    if not path.exists():
+        import secrets
+
+        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def ensure_postgres_database(url: str) -> None:
+    """Create the Prefect server's PostgreSQL database when it does not exist yet."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    admin = target.set(drivername="postgresql+psycopg", database="postgres")
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                              {"n": target.database}).scalar()
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    engine.dispose()
+
+
 def main() -> None:
     """Start everything, trigger one deadline check and delivery, then wait for Ctrl-C."""
     started = time.monotonic()
@@ -57,6 +87,14 @@ def main() -> None:
            "BEVILLING_SMTP_HOST": "127.0.0.1", "BEVILLING_SMTP_PORT": str(SMTP_PORT),
            "BEVILLING_HOME": str(PROJECT_ROOT)}
     env.pop("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", None)
+    if PREFECT_DB == "postgres":
+        ensure_postgres_database(PREFECT_PG_URL)
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = PREFECT_PG_URL
+        say(f"Prefect server database: {PREFECT_PG_URL}")
+    elif PREFECT_DB != "sqlite":
+        raise SystemExit(f"PREFECT_DB must be sqlite or postgres, not {PREFECT_DB!r}")
+    if not env.get("BEVILLING_TOKEN_SECRET") and not env.get("BEVILLING_TOKEN_SECRET_BLOCK"):
+        env["BEVILLING_TOKEN_SECRET"] = local_token_secret()
     bevilling = str(BIN / "bevilling")
     subprocess.run([bevilling, "init"], check=True, env=env)
     subprocess.run([bevilling, "load", str(SEED)], check=True, env=env)
