@@ -1,0 +1,165 @@
+"""Danish and English wording of the confirm pages."""
+
+from typing import Final
+
+LANGUAGES: Final = ("da", "en")
+
+UI: Final[dict[str, dict[str, str]]] = {
+    "da": {
+        "page_title": "Budgetansøgning til godkendelse",
+        "greeting": "Kære {name}",
+        "on_behalf": "på vegne af {name}",
+        "ask": "Du bedes tage stilling til ansøgningen som {stage}.",
+        "ask_consult": "Du er hørt som {stage}. Dit svar registreres, men et nej afviser ikke "
+                       "ansøgningen.",
+        "version": "Version",
+        "requester": "Ansøger",
+        "category": "Kategori",
+        "grant": "Bevilling",
+        "stage": "Trin",
+        "deadline": "Svarfrist",
+        "amounts": "Beløb pr. år",
+        "year": "År",
+        "purpose": "Formål",
+        "amount": "Beløb",
+        "kind": "Type",
+        "recurring": "løbende",
+        "one_off": "engangsbeløb",
+        "total": "I alt",
+        "amounts_note": "Note om beløb",
+        "justification": "Begrundelse",
+        "changes": "Ændret siden sidste version",
+        "approved": "Allerede godkendt i denne version",
+        "none_yet": "ingen endnu",
+        "comment": "Kommentar (valgfri)",
+        "approve": "Godkend",
+        "reject": "Afvis",
+        "single_use": "Linket kan kun bruges én gang. Du kan også svare direkte på mailen med "
+                      "GODKEND eller AFVIS.",
+        "done_approve": "Din godkendelse er registreret",
+        "done_reject": "Din afvisning er registreret",
+        "done_consult": "Dit høringssvar er registreret",
+        "next_final_approved": "Ansøgningen er nu endeligt godkendt. {name} får besked på mail.",
+        "next_final_rejected": "Ansøgningen er afvist. {name} får besked på mail.",
+        "next_sent": "Ansøgningen sendes nu videre til: {names}.",
+        "next_waiting": "Ansøgningen venter nu på svar fra: {names}.",
+        "next_nothing": "Der er ikke flere svar at vente på lige nu.",
+        "your_comment": "Din kommentar",
+        "close": "Du kan lukke siden.",
+        "footer": "Bevilling – Borgmesterens Afdeling, Aarhus Kommune",
+        "decision_approve": "godkendt",
+        "decision_reject": "afvist",
+        "via": "via {channel}",
+        "channel_link": "link",
+        "channel_mail": "mail",
+    },
+    "en": {
+        "page_title": "Budget request for approval",
+        "greeting": "Dear {name}",
+        "on_behalf": "on behalf of {name}",
+        "ask": "Please decide on this request as {stage}.",
+        "ask_consult": "You are consulted as {stage}. Your answer is recorded, but a no does not "
+                       "reject the request.",
+        "version": "Version",
+        "requester": "Requester",
+        "category": "Category",
+        "grant": "Grant",
+        "stage": "Stage",
+        "deadline": "Answer by",
+        "amounts": "Amounts per year",
+        "year": "Year",
+        "purpose": "Purpose",
+        "amount": "Amount",
+        "kind": "Type",
+        "recurring": "recurring",
+        "one_off": "one-off",
+        "total": "Total",
+        "amounts_note": "Note on amounts",
+        "justification": "Justification",
+        "changes": "Changed since the previous version",
+        "approved": "Already approved in this version",
+        "none_yet": "nobody yet",
+        "comment": "Comment (optional)",
+        "approve": "Approve",
+        "reject": "Reject",
+        "single_use": "This link works once. You can also reply to the mail with APPROVE or "
+                      "REJECT.",
+        "done_approve": "Your approval has been recorded",
+        "done_reject": "Your rejection has been recorded",
+        "done_consult": "Your consultation answer has been recorded",
+        "next_final_approved": "The request is now finally approved. {name} is told by mail.",
+        "next_final_rejected": "The request is rejected. {name} is told by mail.",
+        "next_sent": "The request now goes on to: {names}.",
+        "next_waiting": "The request now waits for: {names}.",
+        "next_nothing": "There is nobody else to wait for right now.",
+        "your_comment": "Your comment",
+        "close": "You can close this page.",
+        "footer": "Bevilling – Borgmesterens Afdeling, Aarhus Kommune",
+        "decision_approve": "approved",
+        "decision_reject": "rejected",
+        "via": "via {channel}",
+        "channel_link": "link",
+        "channel_mail": "mail",
+    },
+}
+
+# reason → (heading, explanation); {placeholders} are filled from the refusal's facts.
+REFUSALS: Final[dict[str, dict[str, tuple[str, str]]]] = {
+    "da": {
+        "invalid": ("Linket virker ikke",
+                    "Linket er ugyldigt eller blev beskadiget undervejs. Kopiér hele linket fra "
+                    "mailen, eller svar i stedet direkte på mailen med GODKEND eller AFVIS."),
+        "expired": ("Linket er udløbet",
+                    "Linket kan ikke længere bruges. Brug linket i den nyeste mail om "
+                    "ansøgningen, eller kontakt sekretariatet."),
+        "used": ("Linket er allerede brugt",
+                 "Hvert link kan kun bruges én gang. Brug linket i den nyeste mail om "
+                 "ansøgningen."),
+        "decided": ("Du har allerede svaret",
+                    "Ansøgningen {key} blev {decision} {when}. Et svar kan ikke ændres her."),
+        "outdated": ("Ansøgningen er blevet ændret",
+                     "Ansøgningen {key} er ændret, efter mailen blev sendt (nu version "
+                     "{version}). Et svar på den gamle version tæller ikke. Er dit svar "
+                     "nødvendigt for den nye version, får du en ny mail."),
+        "skipped": ("Dit svar er ikke længere nødvendigt",
+                    "Trinnet »{stage}« for ansøgningen {key} er afgjort uden dit svar."),
+        "closed": ("Ansøgningen er afsluttet",
+                   "Ansøgningen {key} er {state}, så der kan ikke længere svares på den."),
+        "inactive": ("Trinnet er ikke åbent",
+                     "Dit trin for ansøgningen {key} venter ikke på svar lige nu."),
+    },
+    "en": {
+        "invalid": ("This link does not work",
+                    "The link is invalid or was damaged on the way. Copy the whole link from "
+                    "the mail, or reply to the mail with APPROVE or REJECT instead."),
+        "expired": ("This link has expired",
+                    "The link can no longer be used. Use the link in the latest mail about the "
+                    "request, or contact the secretariat."),
+        "used": ("This link has been used",
+                 "Each link works once. Use the link in the latest mail about the request."),
+        "decided": ("You have already answered",
+                    "Request {key} was {decision} {when}. An answer cannot be changed here."),
+        "outdated": ("The request has changed",
+                     "Request {key} was changed after the mail was sent (now version "
+                     "{version}). An answer to the old version does not count. If your answer "
+                     "is needed for the new version, you will get a new mail."),
+        "skipped": ("Your answer is no longer needed",
+                    "The stage “{stage}” of request {key} was settled without your answer."),
+        "closed": ("The request is closed",
+                   "Request {key} is {state}, so it can no longer be answered."),
+        "inactive": ("This stage is not open",
+                     "Your stage of request {key} is not waiting for an answer right now."),
+    },
+}
+
+REQUEST_STATES: Final[dict[str, dict[str, str]]] = {
+    "da": {"approved": "godkendt", "rejected": "afvist", "withdrawn": "trukket tilbage",
+           "draft": "ikke indsendt", "pending": "under behandling"},
+    "en": {"approved": "approved", "rejected": "rejected", "withdrawn": "withdrawn",
+           "draft": "not submitted", "pending": "pending"},
+}
+
+
+def language_of(value: str | None) -> str:
+    """'en' for English-speaking approvers, otherwise Danish."""
+    return value if value in LANGUAGES else "da"
