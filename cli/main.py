@@ -9,6 +9,7 @@ import typer
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from cli import web_cli
 from cli.common import engine, fail, parse_day, print_json, settings
 from cli.requests_cli import delegations_app, replies_app, requests_app
 from config.closed_days import working_calendar
@@ -34,6 +35,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(requests_app, name="requests")
 app.add_typer(replies_app, name="replies")
 app.add_typer(delegations_app, name="delegations")
+app.command("web")(web_cli.web)
 
 
 @app.command()

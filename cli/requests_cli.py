@@ -23,7 +23,9 @@ delegations_app = typer.Typer(help="Substitutes for absent approvers.", no_args_
 
 
 @requests_app.command("submit")
-def requests_submit(key: Annotated[str, typer.Argument(help="Request key, e.g. STS-2027.")]) -> None:
+def requests_submit(
+    key: Annotated[str, typer.Argument(help="Request key, e.g. STS-2027.")],
+) -> None:
     """Run the route-budget-request flow: record the steps and mail the first approvers."""
     from flows.approvals import route_budget_request
 
@@ -31,8 +33,10 @@ def requests_submit(key: Annotated[str, typer.Argument(help="Request key, e.g. S
         summary = route_budget_request(request_key=key)
     except (RoutingError, IllegalTransition, LookupError, ConfigurationError) as exc:
         fail(f"cannot submit {key}: {exc}")
-    typer.echo(f"{key} (version {summary['version']}): {summary['steps']} steps; "
-               f"approval mail to {', '.join(summary['mailed_to'])}")
+    typer.echo(
+        f"{key} (version {summary['version']}): {summary['steps']} steps; "
+        f"approval mail to {', '.join(summary['mailed_to'])}"
+    )
 
 
 @requests_app.command("show")
@@ -48,14 +52,18 @@ def requests_show(
     if as_json:
         print_json(document)
         return
-    typer.echo(f"{document['key']}  {document['title']}\n  state {document['state']}, "
-               f"version {document['version']}, requester {document['requester']}")
+    typer.echo(
+        f"{document['key']}  {document['title']}\n  state {document['state']}, "
+        f"version {document['version']}, requester {document['requester']}"
+    )
     for step in document["steps"]:
         behalf = f" (on behalf of {step['on_behalf_of']})" if step["on_behalf_of"] else ""
-        typer.echo(f"  [{step['version'][:6]}] {step['stage']:<15} {step['approver_email']}"
-                   f"{behalf}: {step['state']}"
-                   f"{' via ' + step['channel'] if step['channel'] else ''}"
-                   f"{' – ' + step['comment'] if step['comment'] else ''}")
+        typer.echo(
+            f"  [{step['version'][:6]}] {step['stage']:<15} {step['approver_email']}"
+            f"{behalf}: {step['state']}"
+            f"{' via ' + step['channel'] if step['channel'] else ''}"
+            f"{' – ' + step['comment'] if step['comment'] else ''}"
+        )
 
 
 @requests_app.command("list")
@@ -89,9 +97,11 @@ def replies_ingest(
     for name, raw in sources:
         result = ingest_raw(engine(), raw, source="file", settings=current, now=utc_now())
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
-        typer.echo(f"{name}: {result.outcome}"
-                   f"{' (' + result.request_key + ')' if result.request_key else ''}"
-                   f"{' – ' + result.detail if result.detail else ''}")
+        typer.echo(
+            f"{name}: {result.outcome}"
+            f"{' (' + result.request_key + ')' if result.request_key else ''}"
+            f"{' – ' + result.detail if result.detail else ''}"
+        )
     typer.echo("; ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing to ingest")
 
 
@@ -110,19 +120,37 @@ def delegations_add(
     from flows.runtime import utc_now
 
     with transaction(engine()) as session:
-        people = {p.email: p for p in session.execute(select(Person).where(
-            col(Person.email).in_([person.lower(), substitute.lower()]))).scalars()}
+        people = {
+            p.email: p
+            for p in session.execute(
+                select(Person).where(col(Person.email).in_([person.lower(), substitute.lower()]))
+            ).scalars()
+        }
         for email in (person.lower(), substitute.lower()):
             if email not in people:
                 fail(f"unknown person {email!r}", code=2)
         if person.lower() == substitute.lower():
             fail("a person cannot substitute for themselves", code=2)
-        session.add(Delegation(person_id=people[person.lower()].id or 0,
-                               substitute_id=people[substitute.lower()].id or 0,
-                               starts=first, ends=last, created_at=utc_now()))
-        append_events(session, [NewEvent("delegation.added", f"person:{person.lower()}",
-                                         details={"substitute": substitute.lower(),
-                                                  "from": first, "to": last})], now=utc_now())
+        session.add(
+            Delegation(
+                person_id=people[person.lower()].id or 0,
+                substitute_id=people[substitute.lower()].id or 0,
+                starts=first,
+                ends=last,
+                created_at=utc_now(),
+            )
+        )
+        append_events(
+            session,
+            [
+                NewEvent(
+                    "delegation.added",
+                    f"person:{person.lower()}",
+                    details={"substitute": substitute.lower(), "from": first, "to": last},
+                )
+            ],
+            now=utc_now(),
+        )
     typer.echo(f"{substitute} substitutes for {person} from {first} to {last}")
 
 
@@ -136,8 +164,9 @@ def delegations_list(
         emails = {p.id: p.email for p in session.execute(select(Person)).scalars()}
         for d in session.execute(select(Delegation).order_by(col(Delegation.starts))).scalars():
             if day is None or d.starts <= day <= d.ends:
-                typer.echo(f"{emails[d.person_id]} → {emails[d.substitute_id]}  "
-                           f"{d.starts} – {d.ends}")
+                typer.echo(
+                    f"{emails[d.person_id]} → {emails[d.substitute_id]}  {d.starts} – {d.ends}"
+                )
 
 
 @requests_app.command("follow-up")
@@ -146,8 +175,10 @@ def requests_follow_up() -> None:
     from flows.escalation import escalate_approvals
 
     summary = escalate_approvals()
-    typer.echo(f"{summary['digests']} digest(s) for {summary['reminded_steps']} step(s); "
-               f"escalated {len(summary['escalated'])}")
+    typer.echo(
+        f"{summary['digests']} digest(s) for {summary['reminded_steps']} step(s); "
+        f"escalated {len(summary['escalated'])}"
+    )
     for line in summary["escalated"]:
         typer.echo(f"  escalated {line}")
     for line in summary["not_escalated"]:

@@ -66,18 +66,23 @@ class Settings(BaseSettings):
     web_base_url: str = "http://127.0.0.1:8000"
     policy_file: Path = PROJECT_ROOT / "data" / "approval-policies.yaml"
     max_notices_per_step: int = Field(
-        default=2, ge=0, description="Clarifying/explaining mails per step, to stop mail loops.")
+        default=2, ge=0, description="Clarifying/explaining mails per step, to stop mail loops."
+    )
     inbound_max_bytes: int = Field(default=10_000_000, ge=10_000)
     auth_policy: str = Field(
         default="accept-unverified",
         pattern="^(accept-unverified|require-pass)$",
         description="accept-unverified: a reply counts on token + From unless a trusted "
-        "Authentication-Results header says it failed; require-pass: it must say pass.")
+        "Authentication-Results header says it failed; require-pass: it must say pass.",
+    )
     trusted_authserv_ids: tuple[str, ...] = Field(
-        default=(), description="authserv-ids of our own MTA whose Authentication-Results we trust.")
+        default=(), description="authserv-ids of our own MTA whose Authentication-Results we trust."
+    )
     trust_unlabelled_authentication_results: bool = Field(
-        default=False, description="Trust Authentication-Results without an authserv-id "
-        "(Microsoft 365 writes them so); only when our own MTA strips incoming ones.")
+        default=False,
+        description="Trust Authentication-Results without an authserv-id "
+        "(Microsoft 365 writes them so); only when our own MTA strips incoming ones.",
+    )
     templates_dir: Path = PROJECT_ROOT / "templates"
 
 

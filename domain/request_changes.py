@@ -4,12 +4,28 @@ from decimal import Decimal
 from typing import Any
 
 LABELS = {
-    "da": {"title": "Titel", "justification": "Begrundelse", "amounts_note": "Note om beløb",
-           "added": "Ny linje", "removed": "Fjernet linje", "changed": "Ændret beløb",
-           "text": "ændret", "recurring": "løbende", "once": "engang"},
-    "en": {"title": "Title", "justification": "Justification", "amounts_note": "Amount note",
-           "added": "New line", "removed": "Removed line", "changed": "Changed amount",
-           "text": "changed", "recurring": "recurring", "once": "one-off"},
+    "da": {
+        "title": "Titel",
+        "justification": "Begrundelse",
+        "amounts_note": "Note om beløb",
+        "added": "Ny linje",
+        "removed": "Fjernet linje",
+        "changed": "Ændret beløb",
+        "text": "ændret",
+        "recurring": "løbende",
+        "once": "engang",
+    },
+    "en": {
+        "title": "Title",
+        "justification": "Justification",
+        "amounts_note": "Amount note",
+        "added": "New line",
+        "removed": "Removed line",
+        "changed": "Changed amount",
+        "text": "changed",
+        "recurring": "recurring",
+        "once": "one-off",
+    },
 }
 
 
@@ -37,9 +53,11 @@ def describe_changes(
     if not previous:
         return []
     words = LABELS.get(language, LABELS["da"])
-    changes = [f"{words[field]}: {words['text']}" for field in
-               ("title", "justification", "amounts_note")
-               if previous.get(field, "") != current.get(field, "")]
+    changes = [
+        f"{words[field]}: {words['text']}"
+        for field in ("title", "justification", "amounts_note")
+        if previous.get(field, "") != current.get(field, "")
+    ]
     before = {_line_key(line): line for line in previous.get("lines", [])}
     after = {_line_key(line): line for line in current.get("lines", [])}
     for key in sorted(set(before) | set(after)):
@@ -50,9 +68,17 @@ def describe_changes(
             changes.append(f"{words['added']} {name}: {_amount(new, language)} kr.")
         elif new is None and old is not None:
             changes.append(f"{words['removed']} {name}: {_amount(old, language)} kr.")
-        elif old is not None and new is not None and (
-                _amount(old, language) != _amount(new, language) or old["recurring"] != new["recurring"]):
+        elif (
+            old is not None
+            and new is not None
+            and (
+                _amount(old, language) != _amount(new, language)
+                or old["recurring"] != new["recurring"]
+            )
+        ):
             kind = words["recurring"] if new["recurring"] else words["once"]
-            changes.append(f"{words['changed']} {name}: {_amount(old, language)} → "
-                           f"{_amount(new, language)} kr. ({kind})")
+            changes.append(
+                f"{words['changed']} {name}: {_amount(old, language)} → "
+                f"{_amount(new, language)} kr. ({kind})"
+            )
     return changes

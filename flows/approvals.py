@@ -19,10 +19,16 @@ def record_steps_and_enqueue_mails(request_key: str) -> dict[str, Any]:
     ctx = make_context(runtime.settings(), now=runtime.utc_now())
     with transaction(runtime.engine()) as session:
         result = submit(session, request_key, ctx=ctx, actor="route-budget-request")
-    get_run_logger().info("%s: %d steps, mailed %s", request_key, result.steps,
-                          ", ".join(result.mailed_to))
-    return {"request": result.request_key, "version": result.version, "steps": result.steps,
-            "mailed_to": list(result.mailed_to), "skipped_stages": list(result.skipped_stages)}
+    get_run_logger().info(
+        "%s: %d steps, mailed %s", request_key, result.steps, ", ".join(result.mailed_to)
+    )
+    return {
+        "request": result.request_key,
+        "version": result.version,
+        "steps": result.steps,
+        "mailed_to": list(result.mailed_to),
+        "skipped_stages": list(result.skipped_stages),
+    }
 
 
 @task(name="publish-pending-approvals")
@@ -31,8 +37,11 @@ def publish_pending_approvals() -> int:
     now = runtime.utc_now()
     with Session(runtime.engine()) as session:
         rows = pending_approvals(session, today=runtime.local_today(now), now=now)
-    create_table_artifact(key="pending-approvals", table=[row.as_row() for row in rows],
-                          description="Pending approval steps; overdue ones are marked ⚠")
+    create_table_artifact(
+        key="pending-approvals",
+        table=[row.as_row() for row in rows],
+        description="Pending approval steps; overdue ones are marked ⚠",
+    )
     return len(rows)
 
 

@@ -19,10 +19,16 @@ async def recent_runs(since: datetime) -> list[RunSummary]:
     async with get_client() as client:
         runs = await client.read_flow_runs(
             flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since)),
-            limit=200)
-    summaries = [RunSummary(run.name, run.state.name if run.state else "?",
-                            run.start_time.isoformat(timespec="minutes") if run.start_time else "")
-                 for run in runs]
+            limit=200,
+        )
+    summaries = [
+        RunSummary(
+            run.name,
+            (run.state.name or "?") if run.state else "?",
+            run.start_time.isoformat(timespec="minutes") if run.start_time else "",
+        )
+        for run in runs
+    ]
     failed_first = sorted(summaries, key=lambda r: (r.state == "Completed", r.when), reverse=False)
     return failed_first
 
@@ -44,8 +50,5 @@ async def send_digest(now: datetime | None = None) -> dict[str, Any]:
     since = moment - timedelta(days=7)
     runs = await recent_runs(since)
     count = enqueue_admin_digest(runs, since, moment)
-    get_run_logger().info("admin digest enqueued for %d admin(s), %d runs listed", count,
-                          len(runs))
+    get_run_logger().info("admin digest enqueued for %d admin(s), %d runs listed", count, len(runs))
     return {"admins": count, "runs": len(runs)}
-
-

@@ -18,10 +18,18 @@ def remind_and_escalate(now: datetime | None = None) -> dict[str, Any]:
     ctx = make_context(runtime.settings(), now=now or runtime.utc_now())
     with transaction(runtime.engine()) as session:
         report = follow_up(session, ctx=ctx)
-    get_run_logger().info("%d digests for %d steps; escalated %d", report.digests,
-                          report.reminded_steps, len(report.escalated))
-    return {"digests": report.digests, "reminded_steps": report.reminded_steps,
-            "escalated": report.escalated, "not_escalated": report.not_escalated}
+    get_run_logger().info(
+        "%d digests for %d steps; escalated %d",
+        report.digests,
+        report.reminded_steps,
+        len(report.escalated),
+    )
+    return {
+        "digests": report.digests,
+        "reminded_steps": report.reminded_steps,
+        "escalated": report.escalated,
+        "not_escalated": report.not_escalated,
+    }
 
 
 @flow(name="escalate-approvals", flow_run_name="escalate-approvals", log_prints=True)

@@ -25,22 +25,21 @@ from models.register import (
 from models.reminders import Reminder, ReminderKind, ReminderState
 
 __all__ = [
+    "AmountKind",
     "ApprovalStep",
     "ApprovalToken",
-    "BudgetRequest",
-    "Delegation",
-    "ImapCursor",
-    "InboundMessage",
-    "RequestLine",
-    "AmountKind",
     "AuditEvent",
     "AuditHead",
+    "BudgetRequest",
+    "Delegation",
     "Department",
     "Grant",
     "GrantAmount",
     "GrantPublic",
     "GrantRecipient",
     "GrantStatus",
+    "ImapCursor",
+    "InboundMessage",
     "Outbox",
     "OutboxState",
     "Person",
@@ -48,4 +47,5 @@ __all__ = [
     "Reminder",
     "ReminderKind",
     "ReminderState",
+    "RequestLine",
 ]

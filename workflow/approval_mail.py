@@ -14,13 +14,27 @@ from workflow.tokens import reply_address, sign_link
 from workflow.views import PersonView, RequestView, StepView
 
 CATEGORY_TEXT = {
-    "da": {"continuation": "Videreførelse af bevilling", "ai": "AI", "cyber": "Cybersikkerhed",
-           "preparedness": "Beredskab", "csr": "CSR / sociale klausuler", "operations": "Drift"},
-    "en": {"continuation": "Continuation of a grant", "ai": "AI", "cyber": "Cyber security",
-           "preparedness": "Preparedness", "csr": "CSR / social clauses", "operations": "Operations"},
+    "da": {
+        "continuation": "Videreførelse af bevilling",
+        "ai": "AI",
+        "cyber": "Cybersikkerhed",
+        "preparedness": "Beredskab",
+        "csr": "CSR / sociale klausuler",
+        "operations": "Drift",
+    },
+    "en": {
+        "continuation": "Continuation of a grant",
+        "ai": "AI",
+        "cyber": "Cyber security",
+        "preparedness": "Preparedness",
+        "csr": "CSR / social clauses",
+        "operations": "Operations",
+    },
 }
-DECISION_TEXT = {"da": {"approve": "godkendt", "reject": "afvist"},
-                 "en": {"approve": "approved", "reject": "rejected"}}
+DECISION_TEXT = {
+    "da": {"approve": "godkendt", "reject": "afvist"},
+    "en": {"approve": "approved", "reject": "rejected"},
+}
 
 
 def _language(person: PersonView) -> str:
@@ -43,17 +57,29 @@ def _who(step: StepView) -> str:
 
 
 def _request_context(request: RequestView, language: str) -> dict[str, Any]:
-    return {"key": request.key, "title": request.title, "version": request.version,
-            "justification": request.justification, "amounts_note": request.amounts_note,
-            "category_text": CATEGORY_TEXT[language].get(request.category, request.category),
-            "requester_name": request.requester.name, "grant_key": request.grant_key}
+    return {
+        "key": request.key,
+        "title": request.title,
+        "version": request.version,
+        "justification": request.justification,
+        "amounts_note": request.amounts_note,
+        "category_text": CATEGORY_TEXT[language].get(request.category, request.category),
+        "requester_name": request.requester.name,
+        "grant_key": request.grant_key,
+    }
 
 
 def _lines(request: RequestView, language: str) -> list[dict[str, Any]]:
     kinds = {"da": ("løbende", "engangsbeløb"), "en": ("recurring", "one-off")}[language]
-    return [{"year": line.year, "label": line.label,
-             "amount_text": money(line.amount, line.amount_max, language),
-             "kind_text": kinds[0] if line.recurring else kinds[1]} for line in request.lines]
+    return [
+        {
+            "year": line.year,
+            "label": line.label,
+            "amount_text": money(line.amount, line.amount_max, language),
+            "kind_text": kinds[0] if line.recurring else kinds[1],
+        }
+        for line in request.lines
+    ]
 
 
 @dataclass(frozen=True)
@@ -72,68 +98,127 @@ class MailAddressing:
 
 
 def approval_request_mail(
-    request: RequestView, step: StepView, *, token: str, token_id: int, ctx: WorkflowContext,
+    request: RequestView,
+    step: StepView,
+    *,
+    token: str,
+    token_id: int,
+    ctx: WorkflowContext,
     reminder: bool = False,
 ) -> NewMail:
     """The mail asking one approver to decide, with the reply address and the signed link."""
     language = _language(step.approver)
     settings = ctx.settings
-    approved = [f"{_stage_title(s, language)}: {_who(s)}" for s in request.steps
-                if s.version == request.version and s.state == "approved"]
+    approved = [
+        f"{_stage_title(s, language)}: {_who(s)}"
+        for s in request.steps
+        if s.version == request.version and s.state == "approved"
+    ]
     context = {
-        "lang": language, "sentinel": QUOTE_SENTINEL, "reminder": reminder,
+        "lang": language,
+        "sentinel": QUOTE_SENTINEL,
+        "reminder": reminder,
         "approver_name": step.approver.name,
         "on_behalf_of_name": step.on_behalf_of.name if step.on_behalf_of else "",
         "confirm_url": f"{settings.web_base_url.rstrip('/')}/confirm/"
-                       f"{sign_link(token, secret=ctx.token_secret)}",
+        f"{sign_link(token, secret=ctx.token_secret)}",
         "due_text": long_date(step.due_date, language) if step.due_date else "–",
-        "stage_title": _stage_title(step, language), "consult": step.stage_kind == "consult",
-        "request": _request_context(request, language), "lines": _lines(request, language),
+        "stage_title": _stage_title(step, language),
+        "consult": step.stage_kind == "consult",
+        "request": _request_context(request, language),
+        "lines": _lines(request, language),
         "total_text": money(Decimal(request.total_low), Decimal(request.total_high), language),
         "changes": describe_changes(request.previous, request.content, language=language),
         "approved": approved,
     }
-    rendered = render_mail("approval_request", language=language, context=context,
-                           templates_dir=settings.templates_dir)
-    addressing = MailAddressing(reply_address(token, domain=settings.mail_domain),
-                                thread_id(request, domain=settings.mail_domain))
+    rendered = render_mail(
+        "approval_request", language=language, context=context, templates_dir=settings.templates_dir
+    )
+    addressing = MailAddressing(
+        reply_address(token, domain=settings.mail_domain),
+        thread_id(request, domain=settings.mail_domain),
+    )
     return NewMail(
-        key=f"approval:{step.id}:{token_id}", kind="approval_request",
-        subject_ref=f"step:{step.id}", recipient=step.approver.email, subject=rendered.subject,
-        body_text=rendered.text, body_html=rendered.html, headers=addressing.headers())
+        key=f"approval:{step.id}:{token_id}",
+        kind="approval_request",
+        subject_ref=f"step:{step.id}",
+        recipient=step.approver.email,
+        subject=rendered.subject,
+        body_text=rendered.text,
+        body_html=rendered.html,
+        headers=addressing.headers(),
+    )
 
 
 def outcome_mail(request: RequestView, *, approved: bool, ctx: WorkflowContext) -> NewMail:
     """The requester learns the final outcome with every decision of the current version."""
     language = _language(request.requester)
-    decisions = [{"stage": _stage_title(s, language), "who": _who(s),
-                  "decision": DECISION_TEXT[language].get(s.decision or "", "–"),
-                  "comment": s.comment} for s in request.steps
-                 if s.version == request.version and s.decision]
-    rendered = render_mail("approval_outcome", language=language, templates_dir=ctx.settings.templates_dir,
-                           context={"lang": language, "recipient_name": request.requester.name,
-                                    "approved": approved, "decisions": decisions,
-                                    "request": _request_context(request, language)})
+    decisions = [
+        {
+            "stage": _stage_title(s, language),
+            "who": _who(s),
+            "decision": DECISION_TEXT[language].get(s.decision or "", "–"),
+            "comment": s.comment,
+        }
+        for s in request.steps
+        if s.version == request.version and s.decision
+    ]
+    rendered = render_mail(
+        "approval_outcome",
+        language=language,
+        templates_dir=ctx.settings.templates_dir,
+        context={
+            "lang": language,
+            "recipient_name": request.requester.name,
+            "approved": approved,
+            "decisions": decisions,
+            "request": _request_context(request, language),
+        },
+    )
     addressing = MailAddressing(None, thread_id(request, domain=ctx.settings.mail_domain))
     return NewMail(
-        key=f"outcome:{request.key}:{request.version}", kind="approval_outcome",
-        subject_ref=f"request:{request.key}", recipient=request.requester.email,
-        subject=rendered.subject, body_text=rendered.text, body_html=rendered.html,
-        headers=addressing.headers())
+        key=f"outcome:{request.key}:{request.version}",
+        kind="approval_outcome",
+        subject_ref=f"request:{request.key}",
+        recipient=request.requester.email,
+        subject=rendered.subject,
+        body_text=rendered.text,
+        body_html=rendered.html,
+        headers=addressing.headers(),
+    )
 
 
 def notice_mail(
-    request: RequestView, *, recipient: PersonView, reason: str, detail: str, key: str,
+    request: RequestView,
+    *,
+    recipient: PersonView,
+    reason: str,
+    detail: str,
+    key: str,
     ctx: WorkflowContext,
 ) -> NewMail:
     """A short explanation: ambiguous reply, decided/expired/outdated step, foreign sender."""
     language = _language(recipient)
-    rendered = render_mail("reply_notice", language=language, templates_dir=ctx.settings.templates_dir,
-                           context={"lang": language, "recipient_name": recipient.name,
-                                    "reason": reason, "detail": detail,
-                                    "request": _request_context(request, language)})
+    rendered = render_mail(
+        "reply_notice",
+        language=language,
+        templates_dir=ctx.settings.templates_dir,
+        context={
+            "lang": language,
+            "recipient_name": recipient.name,
+            "reason": reason,
+            "detail": detail,
+            "request": _request_context(request, language),
+        },
+    )
     addressing = MailAddressing(None, thread_id(request, domain=ctx.settings.mail_domain))
     return NewMail(
-        key=f"notice:{key}", kind=f"notice_{reason}", subject_ref=f"request:{request.key}",
-        recipient=recipient.email, subject=rendered.subject, body_text=rendered.text,
-        body_html=rendered.html, headers=addressing.headers())
+        key=f"notice:{key}",
+        kind=f"notice_{reason}",
+        subject_ref=f"request:{request.key}",
+        recipient=recipient.email,
+        subject=rendered.subject,
+        body_text=rendered.text,
+        body_html=rendered.html,
+        headers=addressing.headers(),
+    )

@@ -40,7 +40,9 @@ class WorkflowContext:
         for policy in policies:
             if policy.name == name:
                 return policy
-        raise ConfigurationError(f"no approval policy named {name!r} in {self.settings.policy_file}")
+        raise ConfigurationError(
+            f"no approval policy named {name!r} in {self.settings.policy_file}"
+        )
 
 
 @lru_cache(maxsize=4)
@@ -61,18 +63,22 @@ def token_secret(settings: Settings) -> str:
         block: Secret[str] = Secret.load(settings.token_secret_block)  # type: ignore[assignment]
         return str(block.get())
     raise ConfigurationError(
-        "no token secret: set BEVILLING_TOKEN_SECRET or BEVILLING_TOKEN_SECRET_BLOCK")
+        "no token secret: set BEVILLING_TOKEN_SECRET or BEVILLING_TOKEN_SECRET_BLOCK"
+    )
 
 
 _calendars: dict[tuple[int, tuple[str, ...], tuple[str, ...]], WorkingCalendar] = {}
 
 
-def make_context(settings: Settings, *, now: datetime, secret: str | None = None) -> WorkflowContext:
+def make_context(
+    settings: Settings, *, now: datetime, secret: str | None = None
+) -> WorkflowContext:
     """A context for an operation happening at `now` (aware)."""
     today = now.astimezone(ZoneInfo(settings.timezone)).date()
     key = (today.year, settings.holiday_categories, settings.extra_closed_dates)
     calendar = _calendars.get(key)
     if calendar is None:
         calendar = _calendars[key] = working_calendar(settings, around=today)
-    return WorkflowContext(settings, now, today, calendar,
-                           secret if secret is not None else token_secret(settings))
+    return WorkflowContext(
+        settings, now, today, calendar, secret if secret is not None else token_secret(settings)
+    )

@@ -34,11 +34,13 @@ def _resolve(session: Session, ref: ApproverRef | None) -> list[Person]:
     return list(session.execute(statement).scalars())
 
 
-def escalation_target(session: Session, step: ApprovalStep, request: BudgetRequest, *,
-                      ctx: WorkflowContext) -> Person | None:
+def escalation_target(
+    session: Session, step: ApprovalStep, request: BudgetRequest, *, ctx: WorkflowContext
+) -> Person | None:
     """The policy's escalate_to, else the approver's manager; never the requester or approver."""
-    stage = next((s for s in ctx.policy(request.policy_name).stages if s.key == step.stage_key),
-                 None)
+    stage = next(
+        (s for s in ctx.policy(request.policy_name).stages if s.key == step.stage_key), None
+    )
     candidates = _resolve(session, stage.escalate_to if stage else None)
     approver = session.get(Person, step.approver_id)
     original = session.get(Person, step.on_behalf_of_id) if step.on_behalf_of_id else approver
@@ -51,8 +53,9 @@ def escalation_target(session: Session, step: ApprovalStep, request: BudgetReque
     return next((p for p in candidates if p.id not in excluded), None)
 
 
-def escalate_step(session: Session, step_id: int, *, reason: str, ctx: WorkflowContext,
-                  events: list[NewEvent]) -> EscalationResult:
+def escalate_step(
+    session: Session, step_id: int, *, reason: str, ctx: WorkflowContext, events: list[NewEvent]
+) -> EscalationResult:
     """Void a pending step and give its place to the escalation target, mailing them."""
     step = session.get(ApprovalStep, step_id)
     if step is None:
@@ -63,29 +66,55 @@ def escalate_step(session: Session, step_id: int, *, reason: str, ctx: WorkflowC
         return EscalationResult(False, None, None, f"step is {step.state}")
     target = escalation_target(session, step, request, ctx=ctx)
     if target is None:
-        events.append(NewEvent("step.escalation_impossible", f"request:{request.key}",
-                               details={"step": step_id, "reason": reason}))
+        events.append(
+            NewEvent(
+                "step.escalation_impossible",
+                f"request:{request.key}",
+                details={"step": step_id, "reason": reason},
+            )
+        )
         return EscalationResult(False, None, None, "no escalation target")
-    step.state = next_step_state(StepState(step.state), event=StepEvent.VOID,
-                                 request_key=request.key, step=step_id).value
+    step.state = next_step_state(
+        StepState(step.state), event=StepEvent.VOID, request_key=request.key, step=step_id
+    ).value
     step.note = f"escalated to {target.email}: {reason}"[:500]
     revoke_tokens(session, [step_id], now=ctx.now)
     due = ctx.calendar.add_working_days(ctx.today, step.answer_days)
-    session.execute(insert(ApprovalStep).values(
-        request_id=step.request_id, version=step.version, stage_key=step.stage_key,
-        stage_title_da=step.stage_title_da, stage_title_en=step.stage_title_en,
-        stage_order=step.stage_order, stage_mode=step.stage_mode,
-        stage_quorum=step.stage_quorum, stage_kind=step.stage_kind,
-        answer_days=step.answer_days, approver_id=target.id,
-        on_behalf_of_id=step.on_behalf_of_id or step.approver_id, state=StepState.PENDING.value,
-        note=f"escalation of step {step_id}: {reason}"[:500], due_date=due,
-        activated_at=ctx.now, escalated_from_id=step_id, reminders_sent=0,
-        clarifications_sent=0, comment="", created_at=ctx.now))
-    new_id = session.execute(select(col(ApprovalStep.id)).where(
-        col(ApprovalStep.escalated_from_id) == step_id)).scalar_one()
+    session.execute(
+        insert(ApprovalStep).values(
+            request_id=step.request_id,
+            version=step.version,
+            stage_key=step.stage_key,
+            stage_title_da=step.stage_title_da,
+            stage_title_en=step.stage_title_en,
+            stage_order=step.stage_order,
+            stage_mode=step.stage_mode,
+            stage_quorum=step.stage_quorum,
+            stage_kind=step.stage_kind,
+            answer_days=step.answer_days,
+            approver_id=target.id,
+            on_behalf_of_id=step.on_behalf_of_id or step.approver_id,
+            state=StepState.PENDING.value,
+            note=f"escalation of step {step_id}: {reason}"[:500],
+            due_date=due,
+            activated_at=ctx.now,
+            escalated_from_id=step_id,
+            reminders_sent=0,
+            clarifications_sent=0,
+            comment="",
+            created_at=ctx.now,
+        )
+    )
+    new_id = session.execute(
+        select(col(ApprovalStep.id)).where(col(ApprovalStep.escalated_from_id) == step_id)
+    ).scalar_one()
     session.flush()
-    events.append(NewEvent("step.escalated", f"request:{request.key}",
-                           details={"from_step": step_id, "to_step": new_id,
-                                    "to": target.email, "reason": reason}))
+    events.append(
+        NewEvent(
+            "step.escalated",
+            f"request:{request.key}",
+            details={"from_step": step_id, "to_step": new_id, "to": target.email, "reason": reason},
+        )
+    )
     mail_activated(session, request, [new_id], ctx=ctx, events=events)
     return EscalationResult(True, new_id, target.email, reason)

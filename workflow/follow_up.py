@@ -36,23 +36,35 @@ def _due_steps(session: Session) -> list[tuple[ApprovalStep, BudgetRequest]]:
     rows = session.execute(
         select(ApprovalStep, BudgetRequest)
         .join(BudgetRequest, col(BudgetRequest.id) == col(ApprovalStep.request_id))
-        .where(col(ApprovalStep.state) == "pending", col(BudgetRequest.state) == "pending",
-               col(ApprovalStep.version) == col(BudgetRequest.version),
-               col(ApprovalStep.due_date).is_not(None),
-               col(ApprovalStep.reminders_sent) < MAX_REMINDERS)
-        .order_by(col(ApprovalStep.id))).all()
+        .where(
+            col(ApprovalStep.state) == "pending",
+            col(BudgetRequest.state) == "pending",
+            col(ApprovalStep.version) == col(BudgetRequest.version),
+            col(ApprovalStep.due_date).is_not(None),
+            col(ApprovalStep.reminders_sent) < MAX_REMINDERS,
+        )
+        .order_by(col(ApprovalStep.id))
+    ).all()
     return [(step, request) for step, request in rows]
 
 
 def _digest(person: PersonView, items: list[dict[str, str]], *, ctx: WorkflowContext) -> NewMail:
     language = person.language if person.language in ("da", "en") else "da"
-    rendered = render_mail("approval_digest", language=language,
-                           templates_dir=ctx.settings.templates_dir,
-                           context={"lang": language, "recipient_name": person.name,
-                                    "items": items})
-    return NewMail(key=f"digest:{person.email}:{ctx.today.isoformat()}", kind="approval_digest",
-                   subject_ref=f"person:{person.email}", recipient=person.email,
-                   subject=rendered.subject, body_text=rendered.text, body_html=rendered.html)
+    rendered = render_mail(
+        "approval_digest",
+        language=language,
+        templates_dir=ctx.settings.templates_dir,
+        context={"lang": language, "recipient_name": person.name, "items": items},
+    )
+    return NewMail(
+        key=f"digest:{person.email}:{ctx.today.isoformat()}",
+        kind="approval_digest",
+        subject_ref=f"person:{person.email}",
+        recipient=person.email,
+        subject=rendered.subject,
+        body_text=rendered.text,
+        body_html=rendered.html,
+    )
 
 
 def follow_up(session: Session, *, ctx: WorkflowContext) -> FollowUpReport:
@@ -64,13 +76,20 @@ def follow_up(session: Session, *, ctx: WorkflowContext) -> FollowUpReport:
         if step.due_date is None:
             continue
         if ctx.today > step.due_date:
-            result = escalate_step(session, step.id or 0, ctx=ctx, events=events,
-                                   reason=f"no answer by {step.due_date.isoformat()}")
+            result = escalate_step(
+                session,
+                step.id or 0,
+                ctx=ctx,
+                events=events,
+                reason=f"no answer by {step.due_date.isoformat()}",
+            )
             step.reminders_sent = MAX_REMINDERS
             (report.escalated if result.escalated else report.not_escalated).append(
-                f"{request.key}/{step.stage_key}: {result.target_email or result.reason}")
+                f"{request.key}/{step.stage_key}: {result.target_email or result.reason}"
+            )
         elif step.reminders_sent == 0 and ctx.today >= ctx.calendar.subtract_working_days(
-                step.due_date, 1):
+            step.due_date, 1
+        ):
             remind[step.approver_id].append((step, request))
     people = person_views(session, set(remind))
     mails = []
@@ -79,18 +98,29 @@ def follow_up(session: Session, *, ctx: WorkflowContext) -> FollowUpReport:
         language = person.language if person.language in ("da", "en") else "da"
         items = []
         for step, request in pairs:
-            token, _ = issue_tokens(session, [step.id or 0], version=request.version,
-                                    ctx=ctx)[step.id or 0]
+            token, _ = issue_tokens(session, [step.id or 0], version=request.version, ctx=ctx)[
+                step.id or 0
+            ]
             step.reminders_sent += 1
-            items.append({"title": request.title, "key": request.key,
-                          "stage": step.stage_title_da if language == "da" else step.stage_title_en,
-                          "due_text": long_date(step.due_date, language) if step.due_date else "",
-                          "url": f"{ctx.settings.web_base_url.rstrip('/')}/confirm/"
-                                 f"{sign_link(token, secret=ctx.token_secret)}"})
+            items.append(
+                {
+                    "title": request.title,
+                    "key": request.key,
+                    "stage": step.stage_title_da if language == "da" else step.stage_title_en,
+                    "due_text": long_date(step.due_date, language) if step.due_date else "",
+                    "url": f"{ctx.settings.web_base_url.rstrip('/')}/confirm/"
+                    f"{sign_link(token, secret=ctx.token_secret)}",
+                }
+            )
             report.reminded_steps += 1
         mails.append(_digest(person, items, ctx=ctx))
-        events.append(NewEvent("approver.reminded", f"person:{person.email}",
-                               details={"steps": [s.id for s, _ in pairs]}))
+        events.append(
+            NewEvent(
+                "approver.reminded",
+                f"person:{person.email}",
+                details={"steps": [s.id for s, _ in pairs]},
+            )
+        )
     enqueue(session, mails, now=ctx.now, domain=ctx.settings.mail_domain)
     report.digests = len(mails)
     append_events(session, events, now=ctx.now)

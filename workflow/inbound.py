@@ -28,12 +28,20 @@ def read_sources(paths: Iterable[Path]) -> Iterator[tuple[str, bytes]]:
             raise FileNotFoundError(f"{path}: no such file or folder")
 
 
-def ingest_raw(engine: Engine, raw: bytes, *, source: str, settings: Settings, now: datetime,
-               envelope_recipients: Iterable[str] = ()) -> IngestResult:
+def ingest_raw(
+    engine: Engine,
+    raw: bytes,
+    *,
+    source: str,
+    settings: Settings,
+    now: datetime,
+    envelope_recipients: Iterable[str] = (),
+) -> IngestResult:
     """Ingest one message in its own transaction."""
     ctx = make_context(settings, now=now)
     with Session(engine, expire_on_commit=False) as session:
-        result = ingest_message(session, raw, source=source, ctx=ctx,
-                                envelope_recipients=envelope_recipients)
+        result = ingest_message(
+            session, raw, source=source, ctx=ctx, envelope_recipients=envelope_recipients
+        )
         session.commit()
     return result

@@ -49,32 +49,73 @@ class IngestResult:
 def _record(session: Session, *, message_id: str, digest: str, source: str) -> int | None:
     dialect = session.get_bind().dialect.name
     insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert_fn(InboundMessage).values(
-        message_id=message_id[:300], raw_sha256=digest, source=source, outcome="received",
-        detail="", quarantined=False, subject="", received_at=None,
-    ).on_conflict_do_nothing(index_elements=["message_id"]).returning(col(InboundMessage.id))
+    statement = (
+        insert_fn(InboundMessage)
+        .values(
+            message_id=message_id[:300],
+            raw_sha256=digest,
+            source=source,
+            outcome="received",
+            detail="",
+            quarantined=False,
+            subject="",
+            received_at=None,
+        )
+        .on_conflict_do_nothing(index_elements=["message_id"])
+        .returning(col(InboundMessage.id))
+    )
     return session.execute(statement).scalar_one_or_none()
 
 
-def _finish(session: Session, inbound_id: int, result: IngestResult, *, parsed: ParsedInbound | None,
-            raw: bytes | None, quarantine: bool, events: list[NewEvent], ctx: WorkflowContext,
-            ) -> IngestResult:
-    session.execute(update(InboundMessage).where(col(InboundMessage.id) == inbound_id).values(
-        outcome=result.outcome, detail=result.detail[:2000], step_id=result.step_id,
-        from_address=parsed.from_address if parsed else None,
-        subject=(parsed.subject if parsed else "")[:500], quarantined=quarantine,
-        raw=raw if quarantine else None, received_at=ctx.now))
-    events.append(NewEvent(f"mail.received.{result.outcome}",
-                           f"request:{result.request_key}" if result.request_key else "inbound",
-                           actor=(parsed.from_address or "unknown") if parsed else "unknown",
-                           details={"message_id": result.message_id, "detail": result.detail[:300],
-                                    "step": result.step_id}))
+def _finish(
+    session: Session,
+    inbound_id: int,
+    result: IngestResult,
+    *,
+    parsed: ParsedInbound | None,
+    raw: bytes | None,
+    quarantine: bool,
+    events: list[NewEvent],
+    ctx: WorkflowContext,
+) -> IngestResult:
+    session.execute(
+        update(InboundMessage)
+        .where(col(InboundMessage.id) == inbound_id)
+        .values(
+            outcome=result.outcome,
+            detail=result.detail[:2000],
+            step_id=result.step_id,
+            from_address=parsed.from_address if parsed else None,
+            subject=(parsed.subject if parsed else "")[:500],
+            quarantined=quarantine,
+            raw=raw if quarantine else None,
+            received_at=ctx.now,
+        )
+    )
+    events.append(
+        NewEvent(
+            f"mail.received.{result.outcome}",
+            f"request:{result.request_key}" if result.request_key else "inbound",
+            actor=(parsed.from_address or "unknown") if parsed else "unknown",
+            details={
+                "message_id": result.message_id,
+                "detail": result.detail[:300],
+                "step": result.step_id,
+            },
+        )
+    )
     append_events(session, events, now=ctx.now)
     return result
 
 
-def ingest_message(session: Session, raw: bytes, *, source: str, ctx: WorkflowContext,
-                   envelope_recipients: Iterable[str] = ()) -> IngestResult:
+def ingest_message(
+    session: Session,
+    raw: bytes,
+    *,
+    source: str,
+    ctx: WorkflowContext,
+    envelope_recipients: Iterable[str] = (),
+) -> IngestResult:
     """Process one raw message in the caller's transaction."""
     settings = ctx.settings
     events: list[NewEvent] = []
@@ -85,18 +126,34 @@ def ingest_message(session: Session, raw: bytes, *, source: str, ctx: WorkflowCo
         inbound_id = _record(session, message_id=f"sha256:{digest}", digest=digest, source=source)
         if inbound_id is None:
             return IngestResult("duplicate", message_id=f"sha256:{digest}")
-        return _finish(session, inbound_id, IngestResult("quarantined", f"unparsable: {exc.reason}",
-                                                         message_id=f"sha256:{digest}"),
-                       parsed=None, raw=raw, quarantine=True, events=events, ctx=ctx)
+        return _finish(
+            session,
+            inbound_id,
+            IngestResult("quarantined", f"unparsable: {exc.reason}", message_id=f"sha256:{digest}"),
+            parsed=None,
+            raw=raw,
+            quarantine=True,
+            events=events,
+            ctx=ctx,
+        )
     inbound_id = _record(session, message_id=parsed.message_id, digest=digest, source=source)
     if inbound_id is None:
         return IngestResult("duplicate", message_id=parsed.message_id)
-    result, quarantine, notice = _classify(session, parsed, raw, ctx=ctx, events=events,
-                                           envelope=tuple(envelope_recipients))
+    result, quarantine, notice = _classify(
+        session, parsed, raw, ctx=ctx, events=events, envelope=tuple(envelope_recipients)
+    )
     if notice is not None:
         _send_notice(session, notice, inbound_id=inbound_id, ctx=ctx, events=events)
-    return _finish(session, inbound_id, result, parsed=parsed, raw=raw, quarantine=quarantine,
-                   events=events, ctx=ctx)
+    return _finish(
+        session,
+        inbound_id,
+        result,
+        parsed=parsed,
+        raw=raw,
+        quarantine=quarantine,
+        events=events,
+        ctx=ctx,
+    )
 
 
 @dataclass(frozen=True)
@@ -107,27 +164,48 @@ class _Notice:
     detail: str
 
 
-def _send_notice(session: Session, notice: _Notice, *, inbound_id: int, ctx: WorkflowContext,
-                 events: list[NewEvent]) -> None:
+def _send_notice(
+    session: Session,
+    notice: _Notice,
+    *,
+    inbound_id: int,
+    ctx: WorkflowContext,
+    events: list[NewEvent],
+) -> None:
     step = session.get(ApprovalStep, notice.step_id)
     if step is None or step.clarifications_sent >= ctx.settings.max_notices_per_step:
-        events.append(NewEvent("mail.notice_suppressed", f"step:{notice.step_id}",
-                               details={"reason": notice.reason, "cap": "notices per step"}))
+        events.append(
+            NewEvent(
+                "mail.notice_suppressed",
+                f"step:{notice.step_id}",
+                details={"reason": notice.reason, "cap": "notices per step"},
+            )
+        )
         return
     step.clarifications_sent += 1
     request = session.get(BudgetRequest, step.request_id)
     if request is None:
         return
     recipient = person_views(session, {notice.to_person_id})[notice.to_person_id]
-    mail = notice_mail(load_request_view(session, request), recipient=recipient,
-                       reason=notice.reason, detail=notice.detail, key=f"inbound:{inbound_id}",
-                       ctx=ctx)
+    mail = notice_mail(
+        load_request_view(session, request),
+        recipient=recipient,
+        reason=notice.reason,
+        detail=notice.detail,
+        key=f"inbound:{inbound_id}",
+        ctx=ctx,
+    )
     enqueue(session, [mail], now=ctx.now, domain=ctx.settings.mail_domain)
 
 
 def _classify(
-    session: Session, parsed: ParsedInbound, raw: bytes, *, ctx: WorkflowContext,
-    events: list[NewEvent], envelope: tuple[str, ...],
+    session: Session,
+    parsed: ParsedInbound,
+    raw: bytes,
+    *,
+    ctx: WorkflowContext,
+    events: list[NewEvent],
+    envelope: tuple[str, ...],
 ) -> tuple[IngestResult, bool, _Notice | None]:
     settings = ctx.settings
     mid = parsed.message_id
@@ -135,20 +213,31 @@ def _classify(
     if parsed.bounce is not None:
         return _bounce(session, parsed, recipients, ctx=ctx, events=events), False, None
     if parsed.automated_reason:
-        return IngestResult("ignored-automated", parsed.automated_reason, message_id=mid), False, None
+        return (
+            IngestResult("ignored-automated", parsed.automated_reason, message_id=mid),
+            False,
+            None,
+        )
     if parsed.from_address is None:
         return IngestResult("quarantined", "no usable From address", message_id=mid), True, None
     if parsed.from_address == settings.mail_from.lower():
         return IngestResult("ignored-own", "mail from our own address", message_id=mid), False, None
     token = token_from_recipients(recipients, domain=settings.mail_domain)
     if token is None:
-        return IngestResult("ignored-no-token", "no approvals+<token> recipient",
-                            message_id=mid), False, None
-    token_row = session.execute(select(ApprovalToken).where(
-        col(ApprovalToken.token_hash) == token_hash(token))).scalar_one_or_none()
+        return (
+            IngestResult("ignored-no-token", "no approvals+<token> recipient", message_id=mid),
+            False,
+            None,
+        )
+    token_row = session.execute(
+        select(ApprovalToken).where(col(ApprovalToken.token_hash) == token_hash(token))
+    ).scalar_one_or_none()
     if token_row is None:
-        return IngestResult("refused-unknown-token", "token matches no step",
-                            message_id=mid), True, None
+        return (
+            IngestResult("refused-unknown-token", "token matches no step", message_id=mid),
+            True,
+            None,
+        )
     step = session.get(ApprovalStep, token_row.step_id)
     request = session.get(BudgetRequest, step.request_id) if step else None
     if step is None or request is None:
@@ -156,45 +245,79 @@ def _classify(
     key, sid = request.key, step.id or 0
     people = person_views(session, {step.approver_id})
     approver = people[step.approver_id]
-    acting = _acting_person(session, parsed.from_address, step=step, approver_email=approver.email,
-                            ctx=ctx)
+    acting = _acting_person(
+        session, parsed.from_address, step=step, approver_email=approver.email, ctx=ctx
+    )
     if acting is None:
-        return (IngestResult("refused-sender", f"{parsed.from_address} is not the approver",
-                             key, sid, mid), True,
-                _Notice(sid, step.approver_id, "foreign_sender", parsed.from_address))
-    verdict = assess(parsed.authentication_results, trusted_ids=settings.trusted_authserv_ids,
-                     trust_unlabelled=settings.trust_unlabelled_authentication_results)
+        return (
+            IngestResult(
+                "refused-sender", f"{parsed.from_address} is not the approver", key, sid, mid
+            ),
+            True,
+            _Notice(sid, step.approver_id, "foreign_sender", parsed.from_address),
+        )
+    verdict = assess(
+        parsed.authentication_results,
+        trusted_ids=settings.trusted_authserv_ids,
+        trust_unlabelled=settings.trust_unlabelled_authentication_results,
+    )
     if not accepted(verdict, policy=settings.auth_policy):
-        return (IngestResult("quarantined-authentication", f"authentication {verdict.value}",
-                             key, sid, mid), True, None)
+        return (
+            IngestResult(
+                "quarantined-authentication", f"authentication {verdict.value}", key, sid, mid
+            ),
+            True,
+            None,
+        )
     reply = interpret_reply(extract_new_text(plain=parsed.plain_text, html=parsed.html_text))
     if reply.kind is not VerdictKind.DECISION or reply.decision is None:
         reason = "empty" if reply.kind is VerdictKind.EMPTY else "ambiguous"
         stale = _stale_reason(step, request, token_row, ctx=ctx)
         if stale is not None:
-            return (IngestResult(f"refused-{stale[0]}", stale[1], key, sid, mid), False,
-                    _Notice(sid, step.approver_id, stale[0], stale[1]))
-        return (IngestResult(f"quarantined-{reason}", reply.reason, key, sid, mid), True,
-                _Notice(sid, step.approver_id, reason, reply.reason))
+            return (
+                IngestResult(f"refused-{stale[0]}", stale[1], key, sid, mid),
+                False,
+                _Notice(sid, step.approver_id, stale[0], stale[1]),
+            )
+        return (
+            IngestResult(f"quarantined-{reason}", reply.reason, key, sid, mid),
+            True,
+            _Notice(sid, step.approver_id, reason, reply.reason),
+        )
     if acting != step.approver_id:
-        session.execute(update(ApprovalStep).where(col(ApprovalStep.id) == sid).values(
-            approver_id=acting, on_behalf_of_id=step.on_behalf_of_id or step.approver_id))
+        session.execute(
+            update(ApprovalStep)
+            .where(col(ApprovalStep.id) == sid)
+            .values(approver_id=acting, on_behalf_of_id=step.on_behalf_of_id or step.approver_id)
+        )
     outcome = apply_decision(
-        session, step_id=sid,
+        session,
+        step_id=sid,
         verdict=Verdict.APPROVE if reply.decision is Decision.APPROVE else Verdict.REJECT,
-        comment=reply.comment, channel="reply", actor_email=parsed.from_address,
-        token_id=token_row.id, ctx=ctx)
+        comment=reply.comment,
+        channel="reply",
+        actor_email=parsed.from_address,
+        token_id=token_row.id,
+        ctx=ctx,
+    )
     if outcome.applied:
         return IngestResult("decision", f"{reply.decision.value}", key, sid, mid), False, None
     if acting != step.approver_id:
-        session.execute(update(ApprovalStep).where(col(ApprovalStep.id) == sid).values(
-            approver_id=step.approver_id, on_behalf_of_id=step.on_behalf_of_id))
-    return (IngestResult(f"refused-{outcome.reason}", outcome.detail, key, sid, mid), False,
-            _Notice(sid, acting, outcome.reason, outcome.detail))
+        session.execute(
+            update(ApprovalStep)
+            .where(col(ApprovalStep.id) == sid)
+            .values(approver_id=step.approver_id, on_behalf_of_id=step.on_behalf_of_id)
+        )
+    return (
+        IngestResult(f"refused-{outcome.reason}", outcome.detail, key, sid, mid),
+        False,
+        _Notice(sid, acting, outcome.reason, outcome.detail),
+    )
 
 
-def _stale_reason(step: ApprovalStep, request: BudgetRequest, token: ApprovalToken, *,
-                  ctx: WorkflowContext) -> tuple[str, str] | None:
+def _stale_reason(
+    step: ApprovalStep, request: BudgetRequest, token: ApprovalToken, *, ctx: WorkflowContext
+) -> tuple[str, str] | None:
     if step.version != request.version or step.state == "void":
         return ("outdated", f"version {step.version} was replaced")
     if step.state != "pending":
@@ -204,14 +327,19 @@ def _stale_reason(step: ApprovalStep, request: BudgetRequest, token: ApprovalTok
     return None
 
 
-def _acting_person(session: Session, sender: str, *, step: ApprovalStep, approver_email: str,
-                   ctx: WorkflowContext) -> int | None:
+def _acting_person(
+    session: Session, sender: str, *, step: ApprovalStep, approver_email: str, ctx: WorkflowContext
+) -> int | None:
     """The approver, or the approver's substitute on a delegation covering today."""
     if sender == approver_email.lower():
         return step.approver_id
-    rows = session.execute(select(Delegation).where(
-        col(Delegation.person_id) == step.approver_id, col(Delegation.starts) <= ctx.today,
-        col(Delegation.ends) >= ctx.today)).scalars()
+    rows = session.execute(
+        select(Delegation).where(
+            col(Delegation.person_id) == step.approver_id,
+            col(Delegation.starts) <= ctx.today,
+            col(Delegation.ends) >= ctx.today,
+        )
+    ).scalars()
     for delegation in rows:
         substitute = person_views(session, {delegation.substitute_id})[delegation.substitute_id]
         if substitute.email.lower() == sender:
@@ -219,8 +347,14 @@ def _acting_person(session: Session, sender: str, *, step: ApprovalStep, approve
     return None
 
 
-def _bounce(session: Session, parsed: ParsedInbound, recipients: tuple[str, ...], *,
-            ctx: WorkflowContext, events: list[NewEvent]) -> IngestResult:
+def _bounce(
+    session: Session,
+    parsed: ParsedInbound,
+    recipients: tuple[str, ...],
+    *,
+    ctx: WorkflowContext,
+    events: list[NewEvent],
+) -> IngestResult:
     bounce = parsed.bounce
     mid = parsed.message_id
     outbox_id = verp_outbox_id(recipients, domain=ctx.settings.mail_domain)
@@ -230,14 +364,24 @@ def _bounce(session: Session, parsed: ParsedInbound, recipients: tuple[str, ...]
     if row is None:
         return IngestResult("ignored-bounce", f"unknown outbox {outbox_id}", message_id=mid)
     kind = "hard" if bounce.hard else "soft"
-    events.append(NewEvent(f"mail.bounced.{kind}", row.subject_ref or f"outbox:{outbox_id}",
-                           details={"outbox_id": outbox_id, "status": bounce.status,
-                                    "recipient": bounce.recipient}))
+    events.append(
+        NewEvent(
+            f"mail.bounced.{kind}",
+            row.subject_ref or f"outbox:{outbox_id}",
+            details={
+                "outbox_id": outbox_id,
+                "status": bounce.status,
+                "recipient": bounce.recipient,
+            },
+        )
+    )
     if not bounce.hard or not row.subject_ref.startswith("step:"):
         return IngestResult(f"bounce-{kind}", f"outbox {outbox_id} {bounce.status}", message_id=mid)
     step_id = int(row.subject_ref.split(":", 1)[1])
-    result = escalate_step(session, step_id, reason=f"approval mail bounced ({bounce.status})",
-                           ctx=ctx, events=events)
+    result = escalate_step(
+        session, step_id, reason=f"approval mail bounced ({bounce.status})", ctx=ctx, events=events
+    )
     detail = f"outbox {outbox_id} {bounce.status}; " + (
-        f"escalated to {result.target_email}" if result.escalated else result.reason)
+        f"escalated to {result.target_email}" if result.escalated else result.reason
+    )
     return IngestResult("bounce-hard", detail, step_id=step_id, message_id=mid)

@@ -23,10 +23,15 @@ class PendingApproval:
 
     def as_row(self) -> dict[str, object]:
         """A row for a Prefect table artifact."""
-        return {"": "⚠" if self.overdue else "", "request": self.request_key, "title": self.title,
-                "stage": self.stage, "approver": self.approver,
-                "answer by": self.due_date.isoformat() if self.due_date else "",
-                "age (days)": self.age_days}
+        return {
+            "": "⚠" if self.overdue else "",
+            "request": self.request_key,
+            "title": self.title,
+            "stage": self.stage,
+            "approver": self.approver,
+            "answer by": self.due_date.isoformat() if self.due_date else "",
+            "age (days)": self.age_days,
+        }
 
 
 def pending_approvals(session: Session, *, today: date, now: datetime) -> list[PendingApproval]:
@@ -37,8 +42,16 @@ def pending_approvals(session: Session, *, today: date, now: datetime) -> list[P
         .join(Person, col(Person.id) == col(ApprovalStep.approver_id))
         .where(col(ApprovalStep.state) == "pending", col(BudgetRequest.state) == "pending")
     ).all()
-    result = [PendingApproval(
-        key, title, step.stage_key, email, step.due_date,
-        (now - step.activated_at).days if step.activated_at else 0,
-        bool(step.due_date and step.due_date < today)) for step, key, title, email in rows]
+    result = [
+        PendingApproval(
+            key,
+            title,
+            step.stage_key,
+            email,
+            step.due_date,
+            (now - step.activated_at).days if step.activated_at else 0,
+            bool(step.due_date and step.due_date < today),
+        )
+        for step, key, title, email in rows
+    ]
     return sorted(result, key=lambda r: (not r.overdue, -r.age_days, r.request_key))

@@ -25,15 +25,16 @@ class RequestNotFoundError(LookupError):
         self.request_key = request_key
 
 
-def lock_request(session: Session, *, request_id: int | None = None,
-                 key: str | None = None) -> BudgetRequest:
+def lock_request(
+    session: Session, *, request_id: int | None = None, key: str | None = None
+) -> BudgetRequest:
     """Load a request FOR UPDATE (PostgreSQL row lock; SQLite already holds the write lock)."""
     statement = select(BudgetRequest).with_for_update()
     if request_id is not None:
         statement = statement.where(col(BudgetRequest.id) == request_id)
     else:
         statement = statement.where(col(BudgetRequest.key) == key)
-    request = session.execute(statement).scalar_one_or_none()
+    request: BudgetRequest | None = session.execute(statement).scalar_one_or_none()
     if request is None:
         raise RequestNotFoundError(key or f"#{request_id}")
     return request
@@ -41,23 +42,42 @@ def lock_request(session: Session, *, request_id: int | None = None,
 
 def current_steps(session: Session, request: BudgetRequest) -> list[ApprovalStep]:
     """Steps of the request's current version."""
-    return list(session.execute(select(ApprovalStep).where(
-        col(ApprovalStep.request_id) == request.id, col(ApprovalStep.version) == request.version)
-        .order_by(col(ApprovalStep.id))).scalars())
+    return list(
+        session.execute(
+            select(ApprovalStep)
+            .where(
+                col(ApprovalStep.request_id) == request.id,
+                col(ApprovalStep.version) == request.version,
+            )
+            .order_by(col(ApprovalStep.id))
+        ).scalars()
+    )
 
 
 def snapshot(steps: Sequence[ApprovalStep], emails: dict[int, str]) -> list[StepSnapshot]:
     """The state machine's view of stored steps."""
-    return [StepSnapshot(step_id=s.id or 0, stage_key=s.stage_key, order=s.stage_order,
-                         mode=s.stage_mode,  # type: ignore[arg-type]  # validated at routing
-                         quorum=s.stage_quorum, state=StepState(s.state),
-                         approver_email=emails.get(s.approver_id, ""),
-                         kind=s.stage_kind)  # type: ignore[arg-type]  # validated at routing
-            for s in steps]
+    return [
+        StepSnapshot(
+            step_id=s.id or 0,
+            stage_key=s.stage_key,
+            order=s.stage_order,
+            mode=s.stage_mode,  # type: ignore[arg-type]  # validated at routing
+            quorum=s.stage_quorum,
+            state=StepState(s.state),
+            approver_email=emails.get(s.approver_id, ""),
+            kind=s.stage_kind,  # type: ignore[arg-type]  # validated at routing
+        )
+        for s in steps
+    ]
 
 
-def apply_step_changes(session: Session, changes: Sequence[tuple[int, StepState]], *,
-                       steps: dict[int, ApprovalStep], ctx: WorkflowContext) -> list[int]:
+def apply_step_changes(
+    session: Session,
+    changes: Sequence[tuple[int, StepState]],
+    *,
+    steps: dict[int, ApprovalStep],
+    ctx: WorkflowContext,
+) -> list[int]:
     """Write state changes; activated steps get a due date. Returns the activated ids."""
     activated = []
     for step_id, state in changes:
@@ -68,54 +88,90 @@ def apply_step_changes(session: Session, changes: Sequence[tuple[int, StepState]
             values |= {"activated_at": ctx.now, "due_date": due}
             step.due_date = due
             activated.append(step_id)
-        session.execute(update(ApprovalStep).where(col(ApprovalStep.id) == step_id).values(**values))
+        session.execute(
+            update(ApprovalStep).where(col(ApprovalStep.id) == step_id).values(**values)
+        )
         step.state = state.value
     return activated
 
 
-def issue_tokens(session: Session, step_ids: Sequence[int], *, version: str,
-                 ctx: WorkflowContext) -> dict[int, tuple[str, int]]:
+def issue_tokens(
+    session: Session, step_ids: Sequence[int], *, version: str, ctx: WorkflowContext
+) -> dict[int, tuple[str, int]]:
     """A fresh single-use token per step (only the hash is stored): step id → (token, row id)."""
     tokens = {step_id: new_token() for step_id in step_ids}
     if not tokens:
         return {}
     expires = ctx.now + ctx.token_lifetime
-    session.execute(insert(ApprovalToken), [
-        {"step_id": step_id, "token_hash": token_hash(token), "version": version,
-         "expires_at": expires, "created_at": ctx.now} for step_id, token in tokens.items()])
-    ids = {digest: row_id for digest, row_id in session.execute(
+    session.execute(
+        insert(ApprovalToken),
+        [
+            {
+                "step_id": step_id,
+                "token_hash": token_hash(token),
+                "version": version,
+                "expires_at": expires,
+                "created_at": ctx.now,
+            }
+            for step_id, token in tokens.items()
+        ],
+    )
+    rows = session.execute(
         select(col(ApprovalToken.token_hash), col(ApprovalToken.id)).where(
-            col(ApprovalToken.token_hash).in_([token_hash(t) for t in tokens.values()])))}
+            col(ApprovalToken.token_hash).in_([token_hash(t) for t in tokens.values()])
+        )
+    ).all()
+    ids = {digest: row_id for digest, row_id in rows}  # noqa: C416  (Row is not a 2-tuple for dict())
     return {step_id: (token, ids[token_hash(token)]) for step_id, token in tokens.items()}
 
 
-def mail_activated(session: Session, request: BudgetRequest, step_ids: Sequence[int], *,
-                   ctx: WorkflowContext, events: list[NewEvent], reminder: bool = False,
-                   ) -> list[NewMail]:
+def mail_activated(
+    session: Session,
+    request: BudgetRequest,
+    step_ids: Sequence[int],
+    *,
+    ctx: WorkflowContext,
+    events: list[NewEvent],
+    reminder: bool = False,
+) -> list[NewMail]:
     """Tokens and approval mails for newly pending steps, enqueued in this transaction."""
     if not step_ids:
         return []
     tokens = issue_tokens(session, step_ids, version=request.version, ctx=ctx)
     view = load_request_view(session, request)
     by_id = {s.id: s for s in view.steps}
-    mails = [approval_request_mail(view, by_id[step_id], token=token, token_id=token_id, ctx=ctx,
-                                   reminder=reminder)
-             for step_id, (token, token_id) in tokens.items()]
+    mails = [
+        approval_request_mail(
+            view, by_id[step_id], token=token, token_id=token_id, ctx=ctx, reminder=reminder
+        )
+        for step_id, (token, token_id) in tokens.items()
+    ]
     enqueue(session, mails, now=ctx.now, domain=ctx.settings.mail_domain)
     for step_id in step_ids:
         step = by_id[step_id]
-        events.append(NewEvent("step.activated", f"request:{request.key}",
-                               details={"step": step_id, "stage": step.stage_key,
-                                        "approver": step.approver.email,
-                                        "on_behalf_of": step.on_behalf_of.email
-                                        if step.on_behalf_of else None,
-                                        "due_date": step.due_date}))
+        events.append(
+            NewEvent(
+                "step.activated",
+                f"request:{request.key}",
+                details={
+                    "step": step_id,
+                    "stage": step.stage_key,
+                    "approver": step.approver.email,
+                    "on_behalf_of": step.on_behalf_of.email if step.on_behalf_of else None,
+                    "due_date": step.due_date,
+                },
+            )
+        )
     return mails
 
 
 def revoke_tokens(session: Session, step_ids: Sequence[int], *, now: datetime) -> None:
     """Make every unused token of these steps unusable."""
     if step_ids:
-        session.execute(update(ApprovalToken).where(
-            col(ApprovalToken.step_id).in_(list(step_ids)),
-            col(ApprovalToken.used_at).is_(None)).values(used_at=now))
+        session.execute(
+            update(ApprovalToken)
+            .where(
+                col(ApprovalToken.step_id).in_(list(step_ids)), col(ApprovalToken.used_at).is_(None)
+            )
+            .values(used_at=now)
+        )

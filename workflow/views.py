@@ -80,33 +80,65 @@ def person_views(session: Session, ids: set[int]) -> dict[int, PersonView]:
     if not ids:
         return {}
     rows = session.execute(select(Person).where(col(Person.id).in_(sorted(ids)))).scalars()
-    return {p.id or 0: PersonView(p.id or 0, p.email, p.name, p.language, p.manager_id)
-            for p in rows}
+    return {
+        p.id or 0: PersonView(p.id or 0, p.email, p.name, p.language, p.manager_id) for p in rows
+    }
 
 
 def load_request_view(session: Session, request: BudgetRequest) -> RequestView:
     """Everything about one request, including every step of every version."""
-    steps = list(session.execute(select(ApprovalStep).where(
-        col(ApprovalStep.request_id) == request.id).order_by(col(ApprovalStep.id))).scalars())
-    ids = {request.requester_id} | {s.approver_id for s in steps} | {
-        s.on_behalf_of_id for s in steps if s.on_behalf_of_id}
+    steps = list(
+        session.execute(
+            select(ApprovalStep)
+            .where(col(ApprovalStep.request_id) == request.id)
+            .order_by(col(ApprovalStep.id))
+        ).scalars()
+    )
+    ids = (
+        {request.requester_id}
+        | {s.approver_id for s in steps}
+        | {s.on_behalf_of_id for s in steps if s.on_behalf_of_id}
+    )
     people = person_views(session, ids)
     grant_key = None
     if request.grant_id:
-        grant_key = session.execute(select(col(Grant.key)).where(
-            col(Grant.id) == request.grant_id)).scalar_one_or_none()
+        grant_key = session.execute(
+            select(col(Grant.key)).where(col(Grant.id) == request.grant_id)
+        ).scalar_one_or_none()
     return RequestView(
-        id=request.id or 0, key=request.key, title=request.title, category=request.category,
-        justification=request.justification, amounts_note=request.amounts_note,
-        version=request.version, state=request.state, requester=people[request.requester_id],
-        grant_key=grant_key, lines=tuple(request_lines(session, request.id or 0)),
-        content=request.content_snapshot, previous=request.previous_snapshot,
-        steps=tuple(StepView(
-            id=s.id or 0, stage_key=s.stage_key, stage_title_da=s.stage_title_da,
-            stage_title_en=s.stage_title_en, stage_kind=s.stage_kind, state=s.state,
-            version=s.version, approver=people[s.approver_id],
-            on_behalf_of=people.get(s.on_behalf_of_id) if s.on_behalf_of_id else None,
-            decision=s.decision, comment=s.comment, channel=s.channel, due_date=s.due_date,
-            decided_at=s.decided_at, reminders_sent=s.reminders_sent,
-            clarifications_sent=s.clarifications_sent, note=s.note) for s in steps),
+        id=request.id or 0,
+        key=request.key,
+        title=request.title,
+        category=request.category,
+        justification=request.justification,
+        amounts_note=request.amounts_note,
+        version=request.version,
+        state=request.state,
+        requester=people[request.requester_id],
+        grant_key=grant_key,
+        lines=tuple(request_lines(session, request.id or 0)),
+        content=request.content_snapshot,
+        previous=request.previous_snapshot,
+        steps=tuple(
+            StepView(
+                id=s.id or 0,
+                stage_key=s.stage_key,
+                stage_title_da=s.stage_title_da,
+                stage_title_en=s.stage_title_en,
+                stage_kind=s.stage_kind,
+                state=s.state,
+                version=s.version,
+                approver=people[s.approver_id],
+                on_behalf_of=people.get(s.on_behalf_of_id) if s.on_behalf_of_id else None,
+                decision=s.decision,
+                comment=s.comment,
+                channel=s.channel,
+                due_date=s.due_date,
+                decided_at=s.decided_at,
+                reminders_sent=s.reminders_sent,
+                clarifications_sent=s.clarifications_sent,
+                note=s.note,
+            )
+            for s in steps
+        ),
     )

@@ -35,11 +35,14 @@ def mails(engine: Engine, kind: str) -> list[Outbox]:
         return list(session.execute(select(Outbox).where(col(Outbox.kind) == kind)).scalars())
 
 
-def test_digest_a_working_day_before_then_escalation(app_env: dict[str, str],
-                                                     engine: Engine) -> None:
+def test_digest_a_working_day_before_then_escalation(
+    app_env: dict[str, str], engine: Engine
+) -> None:
     setup_request(engine)
     with Session(engine) as session:
-        step = session.execute(select(ApprovalStep).order_by(col(ApprovalStep.id))).scalars().first()
+        step = (
+            session.execute(select(ApprovalStep).order_by(col(ApprovalStep.id))).scalars().first()
+        )
     assert step is not None
     assert step.due_date is not None
     assert step.due_date.isoformat() == "2026-12-07"  # 5 working days after Monday 30 Nov
@@ -54,18 +57,34 @@ def test_digest_a_working_day_before_then_escalation(app_env: dict[str, str],
     assert len(mails(engine, "approval_digest")) == 1
     run(engine, datetime(2026, 12, 8, 9, 0, tzinfo=UTC))  # overdue → escalate
     with Session(engine) as session:
-        steps = list(session.execute(select(ApprovalStep).where(
-            col(ApprovalStep.stage_key) == "afdelingschef").order_by(col(ApprovalStep.id))).scalars())
+        steps = list(
+            session.execute(
+                select(ApprovalStep)
+                .where(col(ApprovalStep.stage_key) == "afdelingschef")
+                .order_by(col(ApprovalStep.id))
+            ).scalars()
+        )
         people = {p.id: p.email for p in session.execute(select(Person)).scalars()}
     assert [s.state for s in steps] == ["void", "pending"]
     assert people[steps[1].approver_id] == "vicedirektoer@kommune.example.org"
     assert people[steps[1].on_behalf_of_id or 0] == "karen.holm@kommune.example.org"
-    requests = [m for m in mails(engine, "approval_request")
-                if m.recipients == ["vicedirektoer@kommune.example.org"]]
+    requests = [
+        m
+        for m in mails(engine, "approval_request")
+        if m.recipients == ["vicedirektoer@kommune.example.org"]
+    ]
     assert len(requests) == 1
     run(engine, datetime(2026, 12, 9, 9, 0, tzinfo=UTC))
-    assert len([m for m in mails(engine, "approval_request")
-                if m.recipients == ["vicedirektoer@kommune.example.org"]]) == 1
+    assert (
+        len(
+            [
+                m
+                for m in mails(engine, "approval_request")
+                if m.recipients == ["vicedirektoer@kommune.example.org"]
+            ]
+        )
+        == 1
+    )
 
 
 def test_one_digest_per_person_for_several_steps(app_env: dict[str, str], engine: Engine) -> None:
