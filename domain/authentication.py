@@ -15,9 +15,13 @@ class AuthVerdict(StrEnum):
     UNKNOWN = "unknown"
 
 
-def _authserv_id(value: str) -> str:
+def _authserv_id(value: str) -> str | None:
+    """The authserv-id before the first ';', or None when the header starts with a result."""
     head = value.split(";", 1)[0].strip()
-    return head.split()[0].lower() if head else ""
+    if not head or "=" in head:
+        # Microsoft 365 writes "spf=pass (…) smtp.mailfrom=…; dkim=…" with no authserv-id.
+        return None
+    return head.split()[0].lower()
 
 
 def assess(
@@ -27,10 +31,10 @@ def assess(
     trusted = {item.lower() for item in trusted_ids}
     verdicts: list[AuthVerdict] = []
     for value in headers:
-        labelled = ";" in value
-        if labelled and _authserv_id(value) not in trusted:
+        authserv_id = _authserv_id(value)
+        if authserv_id is not None and authserv_id not in trusted:
             continue
-        if not labelled and not trust_unlabelled:
+        if authserv_id is None and not trust_unlabelled:
             continue
         results: dict[str, str] = {}
         for method, outcome in _RESULT.findall(value):

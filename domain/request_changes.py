@@ -34,8 +34,12 @@ def _line_key(line: dict[str, Any]) -> tuple[int, str]:
 
 
 def _kroner(value: Any, language: str) -> str:
-    whole = f"{int(Decimal(str(value))):,}"
-    return whole.replace(",", ".") if language == "da" else whole
+    amount = Decimal(str(value))
+    # Øre are shown only when there are any, so a change of 0,50 kr. is never invisible.
+    text = f"{amount:,.0f}" if amount == amount.to_integral_value() else f"{amount:,.2f}"
+    if language == "da":
+        return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+    return text
 
 
 def _amount(line: dict[str, Any], language: str) -> str:

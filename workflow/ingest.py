@@ -8,6 +8,7 @@ the caller's transaction, so a crash leaves the message unprocessed rather than 
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -46,7 +47,9 @@ class IngestResult:
     message_id: str = ""
 
 
-def _record(session: Session, *, message_id: str, digest: str, source: str) -> int | None:
+def _record(
+    session: Session, *, message_id: str, digest: str, source: str, now: datetime
+) -> int | None:
     dialect = session.get_bind().dialect.name
     insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = (
@@ -59,7 +62,7 @@ def _record(session: Session, *, message_id: str, digest: str, source: str) -> i
             detail="",
             quarantined=False,
             subject="",
-            received_at=None,
+            received_at=now,
         )
         .on_conflict_do_nothing(index_elements=["message_id"])
         .returning(col(InboundMessage.id))
@@ -123,7 +126,9 @@ def ingest_message(
     try:
         parsed = parse_inbound(raw, max_bytes=settings.inbound_max_bytes)
     except InboundParseError as exc:
-        inbound_id = _record(session, message_id=f"sha256:{digest}", digest=digest, source=source)
+        inbound_id = _record(
+            session, message_id=f"sha256:{digest}", digest=digest, source=source, now=ctx.now
+        )
         if inbound_id is None:
             return IngestResult("duplicate", message_id=f"sha256:{digest}")
         return _finish(
@@ -136,7 +141,9 @@ def ingest_message(
             events=events,
             ctx=ctx,
         )
-    inbound_id = _record(session, message_id=parsed.message_id, digest=digest, source=source)
+    inbound_id = _record(
+        session, message_id=parsed.message_id, digest=digest, source=source, now=ctx.now
+    )
     if inbound_id is None:
         return IngestResult("duplicate", message_id=parsed.message_id)
     result, quarantine, notice = _classify(
@@ -284,11 +291,21 @@ def _classify(
             True,
             _Notice(sid, step.approver_id, reason, reply.reason),
         )
+    stale = _stale_reason(step, request, token_row, ctx=ctx)
+    if stale is not None:
+        return (
+            IngestResult(f"refused-{stale[0]}", stale[1], key, sid, mid),
+            False,
+            _Notice(sid, acting, stale[0], stale[1]),
+        )
     if acting != step.approver_id:
+        # The original approver answering herself is no longer "on behalf of"; a substitute is.
+        behalf = None if acting == step.on_behalf_of_id else (
+            step.on_behalf_of_id or step.approver_id)
         session.execute(
             update(ApprovalStep)
             .where(col(ApprovalStep.id) == sid)
-            .values(approver_id=acting, on_behalf_of_id=step.on_behalf_of_id or step.approver_id)
+            .values(approver_id=acting, on_behalf_of_id=behalf)
         )
     outcome = apply_decision(
         session,
@@ -330,9 +347,13 @@ def _stale_reason(
 def _acting_person(
     session: Session, sender: str, *, step: ApprovalStep, approver_email: str, ctx: WorkflowContext
 ) -> int | None:
-    """The approver, or the approver's substitute on a delegation covering today."""
+    """The approver, the person they stand in for, or a substitute on a delegation today."""
     if sender == approver_email.lower():
         return step.approver_id
+    if step.on_behalf_of_id:
+        original = person_views(session, {step.on_behalf_of_id})[step.on_behalf_of_id]
+        if original.email.lower() == sender:
+            return original.id
     rows = session.execute(
         select(Delegation).where(
             col(Delegation.person_id) == step.approver_id,
