@@ -358,3 +358,24 @@ def test_hard_bounce_escalates_the_step(flow: Flow) -> None:
     assert "Karen Holm" in text_of(escalated)
     assert flow.reply(escalated, sender=VICE, text="GODKEND") == "decision"
     assert [s.state for s in steps_of(flow.engine, KEY)][:2] == ["void", "pending"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: workflow/ingest.py:287 rewrites the step's approver_id to the substitute when the "
+    "substitute decides, and _acting_person (ingest.py:330) then compares a later sender only "
+    "with that substitute: the original approver's reply is 'refused-sender' and the "
+    "foreign-sender notice about her goes to the substitute"))
+def test_original_approver_after_the_substitute_decided(flow: Flow) -> None:
+    first = approve_first_stage(flow)
+    with transaction(flow.engine) as session:
+        ids: dict[str, int] = dict(session.execute(select(col(Person.email), col(Person.id))
+                                                   .where(col(Person.id).is_not(None))).all())
+        session.add(Delegation(person_id=ids[KAREN], substitute_id=ids[VICE],
+                               starts=date(2025, 10, 1), ends=date(2025, 10, 31),
+                               created_at=flow.now))
+    assert flow.reply(first, sender=VICE, text="GODKEND") == "decision"
+    outcome = flow.reply(first, sender=KAREN, text="AFVIS")
+    flow.deliver()
+    assert flow.inbox(VICE) == []  # the substitute is not told about Karen's reply
+    assert outcome == "refused-decided"
+    assert "allerede afgjort" in text_of(flow.inbox(KAREN)[-1])
