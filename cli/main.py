@@ -11,6 +11,7 @@ from sqlmodel import Session, col
 
 from cli import web_cli
 from cli.common import engine, fail, parse_day, print_json, settings
+from cli.inbound_cli import inbound_app
 from cli.requests_cli import delegations_app, replies_app, requests_app
 from config.closed_days import working_calendar
 from db.audit import verify_chain
@@ -36,6 +37,7 @@ app.add_typer(requests_app, name="requests")
 app.add_typer(replies_app, name="replies")
 app.add_typer(delegations_app, name="delegations")
 app.command("web")(web_cli.web)
+app.add_typer(inbound_app, name="inbound")
 
 
 @app.command()

@@ -36,9 +36,10 @@ def ingest_raw(
     settings: Settings,
     now: datetime,
     envelope_recipients: Iterable[str] = (),
+    secret: str | None = None,
 ) -> IngestResult:
-    """Ingest one message in its own transaction."""
-    ctx = make_context(settings, now=now)
+    """Ingest one message in its own transaction (`secret` saves a Secret-block lookup)."""
+    ctx = make_context(settings, now=now, secret=secret)
     with Session(engine, expire_on_commit=False) as session:
         result = ingest_message(
             session, raw, source=source, ctx=ctx, envelope_recipients=envelope_recipients

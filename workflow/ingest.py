@@ -88,7 +88,7 @@ def _finish(
             outcome=result.outcome,
             detail=result.detail[:2000],
             step_id=result.step_id,
-            from_address=parsed.from_address if parsed else None,
+            from_address=parsed.from_address[:254] if parsed and parsed.from_address else None,
             subject=(parsed.subject if parsed else "")[:500],
             quarantined=quarantine,
             raw=raw if quarantine else None,

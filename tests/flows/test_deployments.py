@@ -20,7 +20,7 @@ from tests.support.factories import ROOT, SEED, load_file
 SPEC = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
 ENTRIES: list[dict[str, Any]] = SPEC["deployments"]
 EXPECTED = {"check-grant-deadlines", "deliver-outbox", "route-budget-request",
-            "escalate-approvals", "send-digest"}
+            "escalate-approvals", "send-digest", "process-inbox"}
 # On-demand deployments get their required parameters when triggered.
 RUN_TIME_PARAMETERS = {"route-budget-request": {"request_key": "STS-2027"}}
 
