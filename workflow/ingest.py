@@ -32,6 +32,7 @@ from workflow.approval_mail import notice_mail
 from workflow.context import WorkflowContext
 from workflow.decisions import apply_decision
 from workflow.escalation import escalate_step
+from workflow.steps import lock_request
 from workflow.tokens import token_hash
 from workflow.views import load_request_view, person_views
 
@@ -291,6 +292,11 @@ def _classify(
             True,
             _Notice(sid, step.approver_id, reason, reply.reason),
         )
+    # Lock the request before touching its step: every writer takes the same lock first,
+    # so a substitute and an approver answering together cannot deadlock on PostgreSQL.
+    lock_request(session, request_id=request.id)
+    session.refresh(step)
+    session.refresh(token_row)
     stale = _stale_reason(step, request, token_row, ctx=ctx)
     if stale is not None:
         return (
