@@ -5,12 +5,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, or_, select, text, update
+from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
+from mail.mime import compose_message, wire_bytes
 from models import Outbox, OutboxState
 from models.outbox import ClaimedMail, NewMail
 
@@ -22,19 +23,39 @@ def message_id_for(key: str, *, domain: str) -> str:
 
 
 def enqueue(
-    session: Session, mails: Sequence[NewMail], *, now: datetime, domain: str
+    session: Session, mails: Sequence[NewMail], *, now: datetime, domain: str,
+    sender: str | None = None, sender_name: str | None = None,
 ) -> dict[str, int]:
-    """Insert mails unless their key exists; returns key → outbox id for every given key."""
+    """Insert mails unless their key exists; returns key → outbox id for every given key.
+
+    Each row carries its message as wire bytes, built here once (Date = `now`, the Message-ID
+    derived from the key), so every delivery attempt sends the same bytes. `sender` and
+    `sender_name` default to the `mail_from` / `mail_from_name` settings.
+    """
     if not mails:
         return {}
-    rows = [{
-        "key": mail.key, "kind": mail.kind, "subject_ref": mail.subject_ref,
-        "recipients": [mail.recipient], "subject": mail.subject, "body_text": mail.body_text,
-        "body_html": mail.body_html, "attachments": mail.attachments,
-        "headers": {"Date-Enqueued": now.isoformat(), **mail.headers},
-        "message_id": message_id_for(mail.key, domain=domain), "state": OutboxState.PENDING,
-        "attempts": 0, "next_attempt_at": now, "created_at": now,
-    } for mail in mails]
+    if sender is None or sender_name is None:
+        from config.settings import get_settings
+
+        settings = get_settings()
+        sender = settings.mail_from if sender is None else sender
+        sender_name = settings.mail_from_name if sender_name is None else sender_name
+    rows = []
+    for mail in mails:
+        message_id = message_id_for(mail.key, domain=domain)
+        raw = wire_bytes(compose_message(
+            [mail.recipient], subject=mail.subject, message_id=message_id,
+            ref=mail.subject_ref or mail.key, body_text=mail.body_text, body_html=mail.body_html,
+            attachments=mail.attachments, headers=mail.headers, sender=sender,
+            sender_name=sender_name, date=now))
+        rows.append({
+            "key": mail.key, "kind": mail.kind, "subject_ref": mail.subject_ref,
+            "recipients": [mail.recipient], "subject": mail.subject, "body_text": mail.body_text,
+            "body_html": mail.body_html, "attachments": mail.attachments,
+            "headers": {"Date-Enqueued": now.isoformat(), **mail.headers},
+            "message_id": message_id, "raw_message": raw, "state": OutboxState.PENDING,
+            "attempts": 0, "next_attempt_at": now, "created_at": now,
+        })
     dialect = session.get_bind().dialect.name
     insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
     for start in range(0, len(rows), 500):
@@ -76,7 +97,8 @@ def claim_batch(
         id=row.id or 0, key=row.key, kind=row.kind, subject_ref=row.subject_ref,
         recipients=list(row.recipients), subject=row.subject, body_text=row.body_text,
         body_html=row.body_html, attachments=list(row.attachments), headers=dict(row.headers),
-        message_id=row.message_id, attempts=row.attempts) for row in rows]
+        message_id=row.message_id, attempts=row.attempts, raw_message=row.raw_message)
+        for row in rows]
     return sorted(claimed, key=lambda mail: mail.id)
 
 
@@ -98,21 +120,22 @@ def record_outcomes(
     if not outcomes:
         return
     events: list[NewEvent] = []
+    sent_ids: list[int] = []
     with Session(engine, expire_on_commit=False) as session:
         for outcome in outcomes:
             mail = outcome.mail
-            sending = and_(col(Outbox.id) == mail.id, col(Outbox.state) == OutboxState.SENDING)
-            # A 250 is a fact whoever holds the lease now; a retry or failure only applies
-            # to our own claim, never to a row another worker has taken over.
-            mine = and_(sending, col(Outbox.claimed_by) == worker)
             if outcome.status == "sent":
-                session.execute(update(Outbox).where(sending).values(
-                    state=OutboxState.SENT, sent_at=now, claimed_until=None, last_error=None))
+                sent_ids.append(mail.id)
                 events.append(NewEvent("mail.sent", mail.subject_ref or f"outbox:{mail.id}",
                                        details={"outbox_id": mail.id, "to": mail.recipients,
                                                 "message_id": mail.message_id,
                                                 "kind": mail.kind, "attempt": mail.attempts}))
-            elif outcome.status == "retry":
+                continue
+            # A 250 is a fact whoever holds the lease now (see below); a retry or failure only
+            # applies to our own claim, never to a row another worker has taken over.
+            mine = and_(col(Outbox.id) == mail.id, col(Outbox.state) == OutboxState.SENDING,
+                        col(Outbox.claimed_by) == worker)
+            if outcome.status == "retry":
                 session.execute(update(Outbox).where(mine).values(
                     state=OutboxState.PENDING, next_attempt_at=outcome.retry_at or now,
                     claimed_by=None, claimed_until=None, last_error=outcome.error))
@@ -123,12 +146,19 @@ def record_outcomes(
                                        details={"outbox_id": mail.id, "to": mail.recipients,
                                                 "code": outcome.code, "error": outcome.error,
                                                 "attempts": mail.attempts}))
+        # Every 250 of the group in one statement: they all get the same values.
+        for start in range(0, len(sent_ids), 500):
+            session.execute(update(Outbox).where(
+                col(Outbox.id).in_(sent_ids[start:start + 500]),
+                col(Outbox.state) == OutboxState.SENDING,
+            ).values(state=OutboxState.SENT, sent_at=now, claimed_until=None, last_error=None))
         append_events(session, events, now=now)
         session.commit()
 
 
 def outbox_counts(engine: Engine) -> dict[str, int]:
-    """Rows per outbox state."""
+    """Rows per outbox state, keyed by the state's value (`"sent"`)."""
     with Session(engine) as session:
-        rows = session.execute(text("SELECT state, count(*) FROM outbox GROUP BY state")).all()
-    return {str(state): int(count) for state, count in rows}
+        rows = session.execute(
+            select(col(Outbox.state), func.count()).group_by(col(Outbox.state))).all()
+    return {OutboxState(state).value: int(count) for state, count in rows}

@@ -1,10 +1,21 @@
-"""Build the RFC 5322 message for an outbox row: both parts, attachments, loop-safe headers."""
+"""Build the RFC 5322 message for an outbox row: both parts, attachments, loop-safe headers.
+
+The outbox stores each message as wire bytes, built once at enqueue (`raw_message`): every
+attempt then sends exactly the same bytes. The bytes are 7-bit (quoted-printable or base64 for
+non-ASCII text, RFC 2047 for headers) with CRLF line ends, so any SMTP server takes them without
+8BITMIME or SMTPUTF8 and no transport re-encodes them.
+"""
 
 import base64
+import email.policy
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from email.generator import BytesGenerator
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
+from io import BytesIO
+from typing import Any
 
 from models.outbox import ClaimedMail
 
@@ -13,28 +24,31 @@ AUTO_HEADERS = {
     "X-Auto-Response-Suppress": "OOF, AutoReply",
 }
 THREAD_HEADERS = ("In-Reply-To", "References", "Reply-To")
+# cte_type="7bit" makes set_content pick quoted-printable/base64 for non-ASCII text parts.
+WIRE_POLICY = email.policy.SMTP.clone(cte_type="7bit")
 
 
-def build_message(
-    mail: ClaimedMail, *, sender: str, sender_name: str, now: datetime
+def compose_message(
+    recipients: Sequence[str], *, subject: str, message_id: str, ref: str, body_text: str,
+    body_html: str, attachments: Sequence[Mapping[str, Any]], headers: Mapping[str, str],
+    sender: str, sender_name: str, date: datetime,
 ) -> EmailMessage:
-    """The message exactly as it goes on the wire; the Message-ID is the one fixed at enqueue."""
-    message = EmailMessage()
+    """The message with both parts, attachments, automatic-mail and threading headers."""
+    message = EmailMessage(policy=WIRE_POLICY)
     message["From"] = formataddr((sender_name, sender))
-    message["To"] = ", ".join(mail.recipients)
-    message["Subject"] = mail.subject
-    message["Message-ID"] = mail.message_id
-    enqueued = mail.headers.get("Date-Enqueued")
-    message["Date"] = format_datetime(datetime.fromisoformat(enqueued) if enqueued else now)
+    message["To"] = ", ".join(recipients)
+    message["Subject"] = subject
+    message["Message-ID"] = message_id
+    message["Date"] = format_datetime(date)
     for name, value in AUTO_HEADERS.items():
         message[name] = value
     for name in THREAD_HEADERS:
-        if mail.headers.get(name):
-            message[name] = mail.headers[name]
-    message["X-Bevilling-Ref"] = mail.subject_ref or mail.key
-    message.set_content(mail.body_text, subtype="plain", charset="utf-8")
-    message.add_alternative(mail.body_html, subtype="html", charset="utf-8")
-    for attachment in mail.attachments:
+        if headers.get(name):
+            message[name] = headers[name]
+    message["X-Bevilling-Ref"] = ref
+    message.set_content(body_text, subtype="plain", charset="utf-8")
+    message.add_alternative(body_html, subtype="html", charset="utf-8")
+    for attachment in attachments:
         maintype, _, subtype = attachment["content_type"].partition("/")
         params = {}
         if attachment.get("method"):
@@ -44,6 +58,34 @@ def build_message(
             filename=attachment["filename"], params=params,
         )
     return message
+
+
+def wire_bytes(message: EmailMessage) -> bytes:
+    """The message flattened for SMTP DATA: 7-bit, CRLF (Bcc is never set on our messages)."""
+    buffer = BytesIO()
+    BytesGenerator(buffer, policy=WIRE_POLICY).flatten(message)
+    return buffer.getvalue()
+
+
+def build_message(
+    mail: ClaimedMail, *, sender: str, sender_name: str, now: datetime
+) -> EmailMessage:
+    """A claimed row's message; Date is the enqueue time (`now` only if that is unknown)."""
+    enqueued = mail.headers.get("Date-Enqueued")
+    return compose_message(
+        mail.recipients, subject=mail.subject, message_id=mail.message_id,
+        ref=mail.subject_ref or mail.key, body_text=mail.body_text, body_html=mail.body_html,
+        attachments=mail.attachments, headers=mail.headers, sender=sender,
+        sender_name=sender_name, date=datetime.fromisoformat(enqueued) if enqueued else now)
+
+
+def raw_message_for(
+    mail: ClaimedMail, *, sender: str, sender_name: str, now: datetime
+) -> bytes:
+    """The bytes to send: those stored at enqueue, or built now for a row enqueued before 0003."""
+    if mail.raw_message is not None:
+        return mail.raw_message
+    return wire_bytes(build_message(mail, sender=sender, sender_name=sender_name, now=now))
 
 
 def envelope_sender(outbox_id: int, *, domain: str) -> str:

@@ -11,7 +11,6 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from email.message import EmailMessage
 
 import aiosmtplib
 
@@ -102,7 +101,7 @@ class _Connection:
         self._config = config
         self._client: aiosmtplib.SMTP | None = None
 
-    async def send(self, message: EmailMessage, *, sender: str, recipients: list[str]) -> None:
+    async def send(self, raw: bytes, *, sender: str, recipients: list[str]) -> None:
         if self._client is None or not self._client.is_connected:
             config = self._config
             client = aiosmtplib.SMTP(
@@ -112,9 +111,11 @@ class _Connection:
             )
             await client.connect()
             self._client = client
-        refused, _ = await self._client.send_message(message, sender=sender, recipients=recipients)
+        # Our bytes are 7-bit (mail.mime); anything else must at least be declared as 8-bit.
+        options = [] if raw.isascii() else ["BODY=8BITMIME"]
+        refused, _ = await self._client.sendmail(sender, recipients, raw, mail_options=options)
         if refused:
-            # send() does not raise when only some recipients are refused: make it an error.
+            # sendmail() does not raise when only some recipients are refused: make it an error.
             raise aiosmtplib.SMTPRecipientsRefused([
                 aiosmtplib.SMTPRecipientRefused(response.code, response.message, rcpt)
                 for rcpt, response in refused.items()])
@@ -137,13 +138,17 @@ async def deliver(
     mails: Sequence[ClaimedMail],
     *,
     config: SmtpConfig,
-    build: Callable[[ClaimedMail], EmailMessage],
+    build: Callable[[ClaimedMail], bytes],
     envelope_from: Callable[[ClaimedMail], str],
     concurrency: int,
     limiter: RateLimiter,
     on_result: Callable[[DeliveryResult], Awaitable[None]],
 ) -> list[DeliveryResult]:
-    """Send every mail once over at most `concurrency` connections; report each result."""
+    """Send every mail once over at most `concurrency` connections; report each result.
+
+    `build` returns the wire bytes (normally those stored at enqueue); `on_result` is awaited
+    for each result before that connection sends its next message.
+    """
     queue: asyncio.Queue[ClaimedMail] = asyncio.Queue()
     for mail in mails:
         queue.put_nowait(mail)

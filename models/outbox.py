@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Index
+from sqlalchemy import Column, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from models.types import JSONText, UTCDateTime
@@ -36,6 +36,9 @@ class Outbox(SQLModel, table=True):
         default_factory=dict, sa_column=Column(JSONText, nullable=False)
     )
     message_id: str = Field(max_length=200, unique=True)
+    # The message exactly as it goes on the wire (7-bit, CRLF), built once at enqueue so every
+    # attempt sends the same bytes. NULL only on rows enqueued before migration 0003.
+    raw_message: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     state: OutboxState = Field(default=OutboxState.PENDING, max_length=16)
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
@@ -62,6 +65,7 @@ class ClaimedMail:
     headers: dict[str, str]
     message_id: str
     attempts: int
+    raw_message: bytes | None = None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ import base64
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -168,3 +169,33 @@ def test_ics_attachment_is_base64_in_outbox(app_env: dict[str, str], engine: Eng
         row = session.execute(select(Outbox).limit(1)).scalar_one()
     ics = base64.b64decode(row.attachments[0]["data"]).decode()
     assert ics.startswith("BEGIN:VCALENDAR\r\n")
+
+
+async def test_retry_sends_the_bytes_stored_at_enqueue(
+    app_env: dict[str, str], engine: Engine, smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """First DATA answered 451, second accepted: both carry exactly the bytes enqueue stored."""
+    attempts: list[bytes] = []
+    handler = smtp_server.handler
+    accept = handler.handle_DATA
+
+    async def record_every_attempt(server: Any, session: Any, envelope: Any) -> str:
+        attempts.append(bytes(envelope.original_content))
+        return await accept(server, session, envelope)
+
+    monkeypatch.setattr(handler, "handle_DATA", record_every_attempt)
+    path = write_register(tmp_path / "r.yaml", grants=[make_grant(end=date(2025, 10, 8))])
+    load_file(engine, path)
+    enqueue_due(date(2025, 10, 1), now=NOW)
+    handler.data_faults.append("451 4.3.0 temporary data failure")
+    assert (await drain_outbox(now=NOW))["retry"] == 1
+    assert (await drain_outbox(now=NOW + timedelta(hours=2)))["sent"] == 1
+    with Session(engine) as session:
+        row = session.execute(select(Outbox)).scalar_one()
+    assert row.raw_message is not None
+    assert row.attempts == 2
+    assert len(attempts) == 2
+    assert attempts[0] == attempts[1] == row.raw_message
+    assert handler.received[0].raw == row.raw_message
+    assert handler.received[0].message["Date"] == "Wed, 01 Oct 2025 06:00:00 +0000"
