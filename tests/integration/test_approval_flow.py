@@ -360,11 +360,6 @@ def test_hard_bounce_escalates_the_step(flow: Flow) -> None:
     assert [s.state for s in steps_of(flow.engine, KEY)][:2] == ["void", "pending"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: workflow/ingest.py:287 rewrites the step's approver_id to the substitute when the "
-    "substitute decides, and _acting_person (ingest.py:330) then compares a later sender only "
-    "with that substitute: the original approver's reply is 'refused-sender' and the "
-    "foreign-sender notice about her goes to the substitute"))
 def test_original_approver_after_the_substitute_decided(flow: Flow) -> None:
     first = approve_first_stage(flow)
     with transaction(flow.engine) as session:

@@ -76,10 +76,6 @@ def test_m365_unlabelled_header_is_ignored_without_trust() -> None:
     assert verdict(M365_FAIL) is AuthVerdict.UNKNOWN
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: domain/authentication.py:31 treats any header containing ';' as labelled, so a "
-    "Microsoft 365 header ('spf=…; dkim=…;dmarc=…') gets authserv-id 'spf=fail' and is "
-    "skipped even with trust_unlabelled=True"))
 @pytest.mark.parametrize(("header", "expected"), [(M365_FAIL, AuthVerdict.FAIL),
                                                   (M365_PASS, AuthVerdict.PASS)])
 def test_m365_unlabelled_header_counts_when_unlabelled_is_trusted(
