@@ -72,6 +72,17 @@ def database_url(
 
 
 @pytest.fixture
+def postgres_url(_postgres_url: str | None) -> Iterator[str]:
+    """A clean PostgreSQL database only (for what SQLite cannot show, like SKIP LOCKED)."""
+    if _postgres_url is None:
+        pytest.skip("PostgreSQL not configured: set BEVILLING_TEST_POSTGRES_URL "
+                    "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+    reset_postgres(_postgres_url)
+    yield _postgres_url
+    dispose_engines()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path, _sqlite_template: Path) -> Iterator[str]:
     """A clean SQLite database only (for tests about SQLite specifics or speed)."""
     yield sqlite_copy(_sqlite_template, tmp_path / "bevilling.db")
