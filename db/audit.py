@@ -7,10 +7,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session, col
 
 from models.audit import GENESIS_HASH, AuditEvent, AuditHead
+
+# Core statements built once: the append runs in every decision, and building ORM statements
+# per call (coercion, annotation, ORM bulk-insert planning) cost more than executing them.
+_EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
+_HEAD = AuditHead.__table__  # type: ignore[attr-defined]
+_HEAD_FOR_UPDATE = (
+    select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
+)
+_INSERT_EVENT = insert(_EVENTS)
+_MOVE_HEAD = (
+    update(_HEAD).where(_HEAD.c.id == 1)
+    .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
+)
 
 
 @dataclass(frozen=True)
@@ -40,10 +53,7 @@ def append_events(session: Session, events: Iterable[NewEvent], *, now: datetime
     batch = list(events)
     if not batch:
         return 0
-    head = session.execute(
-        select(col(AuditHead.last_seq), col(AuditHead.last_hash))
-        .where(col(AuditHead.id) == 1).with_for_update()
-    ).one()
+    head = session.execute(_HEAD_FOR_UPDATE).one()
     seq, prev = int(head[0]), str(head[1])
     at = now
     rows = []
@@ -55,9 +65,8 @@ def append_events(session: Session, events: Iterable[NewEvent], *, now: datetime
         rows.append({"seq": seq, "at": at, "kind": event.kind, "subject": event.subject,
                      "actor": event.actor, "details": details, "prev_hash": prev, "hash": digest})
         prev = digest
-    session.execute(insert(AuditEvent), rows)
-    session.execute(update(AuditHead).where(col(AuditHead.id) == 1)
-                    .values(last_seq=seq, last_hash=prev))
+    session.execute(_INSERT_EVENT, rows)
+    session.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
     return len(rows)
 
 

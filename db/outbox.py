@@ -4,6 +4,8 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -11,7 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
-from mail.mime import compose_message, wire_bytes
+from mail.mime import wire_message
 from models import Outbox, OutboxState
 from models.outbox import ClaimedMail, NewMail
 
@@ -20,6 +22,21 @@ def message_id_for(key: str, *, domain: str) -> str:
     """A short, stable Message-ID derived from the outbox key (no folding, no leading space)."""
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
     return f"<bev-{digest}@{domain}>"
+
+
+_OUTBOX = Outbox.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
+
+
+@cache
+def _insert_statement(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (key) DO NOTHING RETURNING key, id; built once per dialect.
+
+    A Core statement executed with a list of rows: the statement compiles once and stays
+    cached (a multi-row `.values(rows)` compiled anew for every call).
+    """
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (insert_fn(_OUTBOX).on_conflict_do_nothing(index_elements=["key"])
+            .returning(_OUTBOX.c.key, _OUTBOX.c.id))
 
 
 def enqueue(
@@ -43,11 +60,11 @@ def enqueue(
     rows = []
     for mail in mails:
         message_id = message_id_for(mail.key, domain=domain)
-        raw = wire_bytes(compose_message(
+        raw = wire_message(
             [mail.recipient], subject=mail.subject, message_id=message_id,
             ref=mail.subject_ref or mail.key, body_text=mail.body_text, body_html=mail.body_html,
             attachments=mail.attachments, headers=mail.headers, sender=sender,
-            sender_name=sender_name, date=now))
+            sender_name=sender_name, date=now)
         rows.append({
             "key": mail.key, "kind": mail.kind, "subject_ref": mail.subject_ref,
             "recipients": [mail.recipient], "subject": mail.subject, "body_text": mail.body_text,
@@ -56,13 +73,13 @@ def enqueue(
             "message_id": message_id, "raw_message": raw, "state": OutboxState.PENDING,
             "attempts": 0, "next_attempt_at": now, "created_at": now,
         })
-    dialect = session.get_bind().dialect.name
-    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
-    for start in range(0, len(rows), 500):
-        statement = insert_fn(Outbox).values(rows[start:start + 500])
-        session.execute(statement.on_conflict_do_nothing(index_elements=["key"]))
-    keys = [mail.key for mail in mails]
+    statement = _insert_statement(session.get_bind().dialect.name)
     ids: dict[str, int] = {}
+    for start in range(0, len(rows), 500):
+        inserted = session.execute(statement, rows[start:start + 500])
+        ids.update({key: outbox_id for key, outbox_id in inserted})  # noqa: C416  (Rows)
+    # Keys that already existed (RETURNING names only the inserted rows): one more query.
+    keys = [mail.key for mail in mails if mail.key not in ids]
     for start in range(0, len(keys), 500):
         chunk = keys[start:start + 500]
         for key, outbox_id in session.execute(

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
@@ -181,10 +181,15 @@ class LineFacts:
         return self.amount_max if self.amount_max is not None else self.amount
 
 
+_LINES = (  # built once: every approval mail reads the lines
+    select(RequestLine).where(col(RequestLine.request_id) == bindparam("request_id"))
+    .order_by(col(RequestLine.position))
+)
+
+
 def request_lines(session: Session, request_id: int) -> list[LineFacts]:
     """The current lines of a request, in file order."""
-    rows = session.execute(select(RequestLine).where(col(RequestLine.request_id) == request_id)
-                           .order_by(col(RequestLine.position))).scalars()
+    rows = session.execute(_LINES, {"request_id": request_id}).scalars()
     return [LineFacts(r.year, r.label, r.amount, r.amount_max, r.recurring) for r in rows]
 
 

@@ -53,7 +53,10 @@ _DIGIT = re.compile(r"\d")
 def normalize_text(text: str) -> str:
     """Return NFKC text without invisible format characters, with every line break as ``\\n``."""
     text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    # No ASCII character is a format character: look only at the distinct non-ASCII ones.
+    invisible = {ch for ch in set(text) if not ch.isascii() and unicodedata.category(ch) == "Cf"}
+    if invisible:
+        text = "".join(ch for ch in text if ch not in invisible)
     text = _LINE_BREAKS.sub("\n", text)
     # NFKC already maps U+00A0 to a space; U+202F and friends too. Kept explicit for clarity.
     return text.replace("\u00a0", " ")

@@ -12,9 +12,10 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email import policy
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
 from email.parser import BytesParser, Parser
+from functools import lru_cache
 
 __all__ = [
     "BounceInfo",
@@ -53,6 +54,31 @@ _AUTOMATED_SUBJECTS = (
 _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
 _DAEMONS = frozenset({"mailer-daemon", "postmaster"})
 _RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To")
+
+
+class _MemoRegistry(HeaderRegistry):
+    """`policy.default`'s header registry, remembering recent (name, value) → header object.
+
+    The email package parses a header again on every access, and `get_content_type`,
+    `get_body` and friends read Content-Type dozens of times per message. Header objects are
+    immutable and depend only on (name, value), so handing out the same one is the same result;
+    exceptions are not remembered (they are raised again).
+    """
+
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        return _parsed_header(name, value)
+
+
+_REGISTRY = HeaderRegistry()
+
+
+@lru_cache(maxsize=256)
+def _parsed_header(name: str, value: str) -> BaseHeader:
+    header: BaseHeader = _REGISTRY(name, value)
+    return header
+
+
+_POLICY = policy.default.clone(header_factory=_MemoRegistry())
 
 
 class InboundParseError(Exception):
@@ -247,7 +273,7 @@ def _body(msg: EmailMessage, subtype: str) -> str | None:
 
 
 def _parse(raw: bytes) -> ParsedInbound:
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    msg = BytesParser(policy=_POLICY).parsebytes(raw)
     if not isinstance(msg, EmailMessage):
         raise InboundParseError("the email package returned no EmailMessage")
     raw_sha256 = hashlib.sha256(raw).hexdigest()

@@ -2,24 +2,62 @@
 
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
 from db.outbox import enqueue
+from db.requests import LineFacts
 from domain.approval_state import RequestState, StepState, Verdict, decide
-from models import ApprovalStep, ApprovalToken, Person
+from models import ApprovalStep, ApprovalToken, BudgetRequest
 from workflow.approval_mail import outcome_mail
 from workflow.context import WorkflowContext
 from workflow.steps import (
     apply_step_changes,
-    current_steps,
-    lock_request,
     mail_activated,
     revoke_tokens,
     snapshot,
 )
-from workflow.views import load_request_view
+from workflow.views import (
+    RequestView,
+    assemble_request_view,
+    people_of,
+    person_views,
+    request_facts,
+)
+
+_STEPS = ApprovalStep.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
+# The conditional claim: only a step still pending is decided (Core, built once).
+_CLAIM_STEP = (
+    update(_STEPS)
+    .where(_STEPS.c.id == bindparam("step_id"), _STEPS.c.state == StepState.PENDING.value)
+    .values(
+        state=bindparam("new_state"),
+        decision=bindparam("new_decision"),
+        comment=bindparam("new_comment"),
+        channel=bindparam("new_channel"),
+        decided_at=bindparam("new_decided_at"),
+    )
+)
+# The request a step belongs to, locked (FOR UPDATE on PostgreSQL; SQLite holds the write lock).
+_LOCK_REQUEST_OF_STEP = (
+    select(BudgetRequest)
+    .where(
+        col(BudgetRequest.id)
+        == select(col(ApprovalStep.request_id))
+        .where(col(ApprovalStep.id) == bindparam("step_id"))
+        .scalar_subquery()
+    )
+    .with_for_update()
+)
+# Every step of the request, every version, read fresh after the lock.
+_ALL_STEPS = (
+    select(ApprovalStep)
+    .where(col(ApprovalStep.request_id) == bindparam("request_id"))
+    .order_by(col(ApprovalStep.id))
+    .execution_options(populate_existing=True)
+)
 
 REFUSALS = ("outdated", "decided", "expired", "not-found")
 
@@ -47,38 +85,39 @@ def apply_decision(
     actor_email: str,
     token_id: int | None,
     ctx: WorkflowContext,
+    audit: list[NewEvent] | None = None,
 ) -> DecisionResult:
-    """Decide a pending step in the caller's transaction; a stale attempt changes nothing."""
-    found = session.execute(
-        select(col(ApprovalStep.request_id)).where(col(ApprovalStep.id) == step_id)
-    ).scalar_one_or_none()
-    if found is None:
+    """Decide a pending step in the caller's transaction; a stale attempt changes nothing.
+
+    The decision's audit events are appended to the chain here, or to `audit` if given: the
+    caller then appends them (with its own) in the same transaction, one chain write instead of two.
+    """
+    # One statement finds and locks the step's request (FOR UPDATE on PostgreSQL; SQLite
+    # already holds the write lock), then one loads every step of it, fresh after the lock.
+    request = session.execute(_LOCK_REQUEST_OF_STEP, {"step_id": step_id}).scalar_one_or_none()
+    if request is None:
         return DecisionResult(False, "", "", "not-found", f"step {step_id}")
-    request = lock_request(session, request_id=found)
-    step = session.execute(
-        select(ApprovalStep)
-        .where(col(ApprovalStep.id) == step_id)
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    all_steps = list(session.execute(_ALL_STEPS, {"request_id": request.id}).scalars())
+    step = next(s for s in all_steps if s.id == step_id)
     refusal = _refusal(session, step, request_version=request.version, token_id=token_id, ctx=ctx)
     if refusal is None and request.state != RequestState.PENDING.value:
         refusal = ("decided", f"request is {request.state}")
     if refusal is not None:
         return DecisionResult(False, request.key, request.state, *refusal)
     new_state = StepState.APPROVED if verdict is Verdict.APPROVE else StepState.REJECTED
-    claimed = session.execute(
-        update(ApprovalStep)
-        .where(col(ApprovalStep.id) == step_id, col(ApprovalStep.state) == StepState.PENDING.value)
-        .values(
-            state=new_state.value,
-            decision=verdict.value,
-            comment=comment[:4000],
-            channel=channel,
-            decided_at=ctx.now,
-        )
-    )
+    values = {
+        "state": new_state.value,
+        "decision": verdict.value,
+        "comment": comment[:4000],
+        "channel": channel,
+        "decided_at": ctx.now,
+    }
+    params = {"step_id": step_id, **{f"new_{name}": value for name, value in values.items()}}
+    claimed = session.execute(_CLAIM_STEP, params)
     if claimed.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
         return DecisionResult(False, request.key, request.state, "decided", "already answered")
+    for name, value in values.items():  # a Core UPDATE: tell the loaded row what it now holds
+        set_committed_value(step, name, value)
     if token_id is not None:
         used = session.execute(
             update(ApprovalToken)
@@ -88,10 +127,10 @@ def apply_decision(
         if used.rowcount != 1:  # type: ignore[attr-defined]
             # Impossible while we hold the request lock; never decide on a doubtful token.
             raise RuntimeError(f"token {token_id} was used concurrently for step {step_id}")
-    steps = current_steps(session, request)
+    steps = [s for s in all_steps if s.version == request.version]
     by_id = {s.id or 0: s for s in steps}
-    emails = {pid: email for pid, email in session.execute(  # noqa: C416  (Rows, not pairs)
-        select(col(Person.id), col(Person.email))).all()}
+    people = person_views(session, people_of(request, all_steps))
+    emails = {pid: person.email for pid, person in people.items()}
     before = [
         replace(snap, state=StepState.PENDING) if snap.step_id == step_id else snap
         for snap in snapshot(steps, emails)
@@ -125,7 +164,19 @@ def apply_decision(
     ]
     skipped = [sid for sid, state in followers if state is StepState.SKIPPED]
     revoke_tokens(session, skipped, now=ctx.now)
-    mails = mail_activated(session, request, activated, ctx=ctx, events=events)
+    facts: list[tuple[str | None, tuple[LineFacts, ...]]] = []
+
+    def view() -> RequestView:
+        # The rows loaded above, as this transaction has changed them (the ORM UPDATEs
+        # synchronise the session): what load_request_view would read back, without the reads.
+        if not facts:
+            facts.append(request_facts(session, request))
+        grant_key, lines = facts[0]
+        return assemble_request_view(request, all_steps, people, grant_key=grant_key, lines=lines)
+
+    mails = mail_activated(
+        session, request, activated, ctx=ctx, events=events, view=view() if activated else None
+    )
     if outcome.finished:
         request.state = outcome.request_state.value
         request.decided_at = ctx.now
@@ -133,7 +184,7 @@ def apply_decision(
         approved = outcome.request_state is RequestState.APPROVED
         enqueue(
             session,
-            [outcome_mail(load_request_view(session, request), approved=approved, ctx=ctx)],
+            [outcome_mail(view(), approved=approved, ctx=ctx)],
             now=ctx.now,
             domain=ctx.settings.mail_domain,
         )
@@ -145,7 +196,10 @@ def apply_decision(
                 details={"version": request.version},
             )
         )
-    append_events(session, events, now=ctx.now)
+    if audit is None:
+        append_events(session, events, now=ctx.now)
+    else:
+        audit.extend(events)
     return DecisionResult(
         True,
         request.key,

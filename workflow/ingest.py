@@ -9,8 +9,10 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
@@ -48,27 +50,52 @@ class IngestResult:
     message_id: str = ""
 
 
-def _record(
-    session: Session, *, message_id: str, digest: str, source: str, now: datetime
-) -> int | None:
-    dialect = session.get_bind().dialect.name
+@cache
+def _record_statement(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (message_id) DO NOTHING RETURNING id, built once per dialect."""
     insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
+    return (
         insert_fn(InboundMessage)
         .values(
-            message_id=message_id[:300],
-            raw_sha256=digest,
-            source=source,
+            message_id=bindparam("message_id"),
+            raw_sha256=bindparam("digest"),
+            source=bindparam("source"),
             outcome="received",
             detail="",
             quarantined=False,
             subject="",
-            received_at=now,
+            received_at=bindparam("now"),
         )
         .on_conflict_do_nothing(index_elements=["message_id"])
         .returning(col(InboundMessage.id))
     )
-    return session.execute(statement).scalar_one_or_none()
+
+
+def _record(
+    session: Session, *, message_id: str, digest: str, source: str, now: datetime
+) -> int | None:
+    statement = _record_statement(session.get_bind().dialect.name)
+    params = {"message_id": message_id[:300], "digest": digest, "source": source, "now": now}
+    result: int | None = session.execute(statement, params).scalar_one_or_none()
+    return result
+
+
+_INBOUND = InboundMessage.__table__  # type: ignore[attr-defined]  # SQLModel sets it on tables
+_FINISH = (
+    update(_INBOUND)
+    .where(_INBOUND.c.id == bindparam("inbound_id"))
+    .values(
+        outcome=bindparam("new_outcome"),
+        detail=bindparam("new_detail"),
+        step_id=bindparam("new_step_id"),
+        from_address=bindparam("new_from_address"),
+        subject=bindparam("new_subject"),
+        quarantined=bindparam("new_quarantined"),
+        raw=bindparam("new_raw"),
+        received_at=bindparam("new_received_at"),
+    )
+)
+_TOKEN_BY_HASH = select(ApprovalToken).where(col(ApprovalToken.token_hash) == bindparam("digest"))
 
 
 def _finish(
@@ -83,18 +110,20 @@ def _finish(
     ctx: WorkflowContext,
 ) -> IngestResult:
     session.execute(
-        update(InboundMessage)
-        .where(col(InboundMessage.id) == inbound_id)
-        .values(
-            outcome=result.outcome,
-            detail=result.detail[:2000],
-            step_id=result.step_id,
-            from_address=parsed.from_address[:254] if parsed and parsed.from_address else None,
-            subject=(parsed.subject if parsed else "")[:500],
-            quarantined=quarantine,
-            raw=raw if quarantine else None,
-            received_at=ctx.now,
-        )
+        _FINISH,
+        {
+            "inbound_id": inbound_id,
+            "new_outcome": result.outcome,
+            "new_detail": result.detail[:2000],
+            "new_step_id": result.step_id,
+            "new_from_address": (
+                parsed.from_address[:254] if parsed and parsed.from_address else None
+            ),
+            "new_subject": (parsed.subject if parsed else "")[:500],
+            "new_quarantined": quarantine,
+            "new_raw": raw if quarantine else None,
+            "new_received_at": ctx.now,
+        },
     )
     events.append(
         NewEvent(
@@ -238,7 +267,7 @@ def _classify(
             None,
         )
     token_row = session.execute(
-        select(ApprovalToken).where(col(ApprovalToken.token_hash) == token_hash(token))
+        _TOKEN_BY_HASH, {"digest": token_hash(token)}
     ).scalar_one_or_none()
     if token_row is None:
         return (
@@ -322,6 +351,7 @@ def _classify(
         actor_email=parsed.from_address,
         token_id=token_row.id,
         ctx=ctx,
+        audit=events,  # appended by _finish, before its mail.received event, as before
     )
     if outcome.applied:
         return IngestResult("decision", f"{reply.decision.value}", key, sid, mid), False, None

@@ -1,10 +1,11 @@
 """Read models for mails and pages: a request with its lines and steps, loaded in few queries."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
 
 from db.requests import LineFacts, request_lines, totals
@@ -75,11 +76,16 @@ class RequestView:
         return totals(self.lines)[0]
 
 
+# Built once: these run in every decision (building an ORM select costs more than running it).
+_PEOPLE = select(Person).where(col(Person.id).in_(bindparam("ids", expanding=True)))
+_GRANT_KEY = select(col(Grant.key)).where(col(Grant.id) == bindparam("grant_id"))
+
+
 def person_views(session: Session, ids: set[int]) -> dict[int, PersonView]:
     """People by id."""
     if not ids:
         return {}
-    rows = session.execute(select(Person).where(col(Person.id).in_(sorted(ids)))).scalars()
+    rows = session.execute(_PEOPLE, {"ids": sorted(ids)}).scalars()
     return {
         p.id or 0: PersonView(p.id or 0, p.email, p.name, p.language, p.manager_id) for p in rows
     }
@@ -94,17 +100,39 @@ def load_request_view(session: Session, request: BudgetRequest) -> RequestView:
             .order_by(col(ApprovalStep.id))
         ).scalars()
     )
-    ids = (
+    people = person_views(session, people_of(request, steps))
+    grant_key, lines = request_facts(session, request)
+    return assemble_request_view(request, steps, people, grant_key=grant_key, lines=lines)
+
+
+def people_of(request: BudgetRequest, steps: Sequence[ApprovalStep]) -> set[int]:
+    """Ids of everyone a view of the request names: requester, approvers, principals."""
+    return (
         {request.requester_id}
         | {s.approver_id for s in steps}
         | {s.on_behalf_of_id for s in steps if s.on_behalf_of_id}
     )
-    people = person_views(session, ids)
+
+
+def request_facts(
+    session: Session, request: BudgetRequest
+) -> tuple[str | None, tuple[LineFacts, ...]]:
+    """The request's grant key and its lines."""
     grant_key = None
     if request.grant_id:
-        grant_key = session.execute(
-            select(col(Grant.key)).where(col(Grant.id) == request.grant_id)
-        ).scalar_one_or_none()
+        grant_key = session.execute(_GRANT_KEY, {"grant_id": request.grant_id}).scalar_one_or_none()
+    return grant_key, tuple(request_lines(session, request.id or 0))
+
+
+def assemble_request_view(
+    request: BudgetRequest,
+    steps: Sequence[ApprovalStep],
+    people: dict[int, PersonView],
+    *,
+    grant_key: str | None,
+    lines: tuple[LineFacts, ...],
+) -> RequestView:
+    """The view from rows already loaded (all steps of every version, in id order)."""
     return RequestView(
         id=request.id or 0,
         key=request.key,
@@ -116,7 +144,7 @@ def load_request_view(session: Session, request: BudgetRequest) -> RequestView:
         state=request.state,
         requester=people[request.requester_id],
         grant_key=grant_key,
-        lines=tuple(request_lines(session, request.id or 0)),
+        lines=lines,
         content=request.content_snapshot,
         previous=request.previous_snapshot,
         steps=tuple(
