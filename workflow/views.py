@@ -77,7 +77,10 @@ class RequestView:
 
 
 # Built once: these run in every decision (building an ORM select costs more than running it).
-_PEOPLE = select(Person).where(col(Person.id).in_(bindparam("ids", expanding=True)))
+_PEOPLE = select(
+    col(Person.id), col(Person.email), col(Person.name), col(Person.language),
+    col(Person.manager_id),
+).where(col(Person.id).in_(bindparam("ids", expanding=True)))
 _GRANT_KEY = select(col(Grant.key)).where(col(Grant.id) == bindparam("grant_id"))
 
 
@@ -85,9 +88,10 @@ def person_views(session: Session, ids: set[int]) -> dict[int, PersonView]:
     """People by id."""
     if not ids:
         return {}
-    rows = session.execute(_PEOPLE, {"ids": sorted(ids)}).scalars()
+    rows = session.execute(_PEOPLE, {"ids": sorted(ids)}).all()
     return {
-        p.id or 0: PersonView(p.id or 0, p.email, p.name, p.language, p.manager_id) for p in rows
+        pid or 0: PersonView(pid or 0, email, name, language, manager_id)
+        for pid, email, name, language, manager_id in rows
     }
 
 
