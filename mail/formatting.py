@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
@@ -16,6 +17,7 @@ def _locale(language: str) -> str:
     return LOCALES.get(language, "da_DK")
 
 
+@lru_cache(maxsize=4096)
 def long_date(day: date, language: str) -> str:
     """'31. december 2025' in Danish, '31 December 2025' in English."""
     return format_date(day, "long", locale=_locale(language)).replace("\xa0", " ")
@@ -25,6 +27,7 @@ def _millions(value: Decimal, language: str) -> str:
     return str(format_decimal(value / MILLION, "#,##0.##", locale=_locale(language)))
 
 
+@lru_cache(maxsize=4096)  # the same few amounts recur in every mail; Babel is slow
 def money(amount: Decimal, amount_max: Decimal | None, language: str) -> str:
     """'1,3–2 mio. kr.', '500.000 kr.'; English 'DKK 1.3–2 million', 'DKK 500,000'."""
     high = amount_max if amount_max is not None and amount_max != amount else None
