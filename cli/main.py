@@ -223,5 +223,25 @@ def audit_verify() -> None:
          f"({total} reminders on record)")
 
 
+def run() -> None:
+    """Entry point: the Typer app, with database and configuration errors made readable."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from workflow.context import ConfigurationError
+
+    try:
+        app()
+    except (OperationalError, ProgrammingError) as exc:
+        message = str(exc.orig) if exc.orig is not None else str(exc)
+        hint = (" — is the database initialised? run `bevilling init`"
+                if "no such table" in message or "does not exist" in message else "")
+        typer.secho(f"database error: {message.splitlines()[0]}{hint}", fg=typer.colors.RED,
+                    err=True)
+        raise SystemExit(1) from None
+    except ConfigurationError as exc:
+        typer.secho(f"configuration error: {exc}", fg=typer.colors.RED, err=True)
+        raise SystemExit(1) from None
+
+
 if __name__ == "__main__":
-    app()
+    run()

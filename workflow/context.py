@@ -55,7 +55,7 @@ def _policies(path: Path) -> tuple[ApprovalPolicy, ...]:
 
 def token_secret(settings: Settings) -> str:
     """The link-signing secret from settings or a Prefect Secret block."""
-    if settings.token_secret is not None:
+    if settings.token_secret is not None and settings.token_secret.get_secret_value():
         return settings.token_secret.get_secret_value()
     if settings.token_secret_block:
         from prefect.blocks.system import Secret

@@ -1,13 +1,16 @@
 """The `bevilling` CLI end to end: the 'done when' sequence of the deadline issue."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from tests.support.factories import SEED
+from tests.support.factories import ROOT, SEED
 from tests.support.smtp_server import SmtpServer
 
 runner = CliRunner()
@@ -81,3 +84,26 @@ def test_audit_verify_detects_tampering(app_env: dict[str, str], database_url: s
     result = runner.invoke(app, ["audit", "verify"])
     assert result.exit_code == 1
     assert "content altered" in result.output
+
+
+def _cli(args: list[str], env: dict[str, str]) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True,
+                          text=True, env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+                          cwd=ROOT, timeout=120, check=False)
+
+
+def test_uninitialised_database_gets_a_hint_not_a_traceback(tmp_path: Path) -> None:
+    result = _cli(["grants", "list"],
+                  {"BEVILLING_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"})
+    assert result.returncode == 1
+    assert "run `bevilling init`" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_token_secret_is_a_configuration_error(tmp_path: Path) -> None:
+    env = {"BEVILLING_DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}"}
+    assert _cli(["init"], env).returncode == 0
+    result = _cli(["replies", "ingest", str(ROOT / "tests/fixtures/eml/gmail-da-approve.eml")],
+                  {**env, "BEVILLING_TOKEN_SECRET": ""})
+    assert result.returncode == 1
+    assert "configuration error: no token secret" in result.stderr
