@@ -175,6 +175,9 @@ def requests_follow_up() -> None:
     from flows.escalation import escalate_approvals
 
     summary = escalate_approvals()
+    if summary.get("closed_day"):
+        typer.echo("today is not a working day: nobody was reminded or escalated")
+        return
     typer.echo(
         f"{summary['digests']} digest(s) for {summary['reminded_steps']} step(s); "
         f"escalated {len(summary['escalated'])}"

@@ -29,6 +29,7 @@ def remind_and_escalate(now: datetime | None = None) -> dict[str, Any]:
         "reminded_steps": report.reminded_steps,
         "escalated": report.escalated,
         "not_escalated": report.not_escalated,
+        "closed_day": report.closed_day,
     }
 
 

@@ -30,6 +30,7 @@ class FollowUpReport:
     reminded_steps: int = 0
     escalated: list[str] = field(default_factory=list)
     not_escalated: list[str] = field(default_factory=list)
+    closed_day: bool = False
 
 
 def _due_steps(session: Session) -> list[tuple[ApprovalStep, BudgetRequest]]:
@@ -70,6 +71,10 @@ def _digest(person: PersonView, items: list[dict[str, str]], *, ctx: WorkflowCon
 def follow_up(session: Session, *, ctx: WorkflowContext) -> FollowUpReport:
     """Send due digests and escalate overdue steps, in the caller's transaction."""
     report = FollowUpReport()
+    if not ctx.calendar.is_working_day(ctx.today):
+        # Nobody is chased on a weekend or holiday; the next working day's run catches up.
+        report.closed_day = True
+        return report
     events: list[NewEvent] = []
     remind: dict[int, list[tuple[ApprovalStep, BudgetRequest]]] = defaultdict(list)
     for step, request in _due_steps(session):

@@ -96,3 +96,20 @@ def test_one_digest_per_person_for_several_steps(app_env: dict[str, str], engine
     assert len(digests) == 1
     assert "DOMEN-DRIFT" in digests[0].body_text
     assert "WVDK-KONTINGENT" in digests[0].body_text
+
+
+def test_nobody_is_chased_on_a_closed_day(app_env: dict[str, str], engine: Engine) -> None:
+    setup_request(engine)
+    saturday = datetime(2026, 12, 12, 9, 0, tzinfo=UTC)  # overdue since 7 December
+    report = run(engine, saturday)
+    assert getattr(report, "closed_day", False) is True
+    assert mails(engine, "approval_digest") == []
+    with Session(engine) as session:
+        states = [s.state for s in session.execute(select(ApprovalStep).where(
+            col(ApprovalStep.stage_key) == "afdelingschef")).scalars()]
+    assert states == ["pending"]
+    run(engine, datetime(2026, 12, 14, 9, 0, tzinfo=UTC))  # Monday: escalated now
+    with Session(engine) as session:
+        states = sorted(s.state for s in session.execute(select(ApprovalStep).where(
+            col(ApprovalStep.stage_key) == "afdelingschef")).scalars())
+    assert states == ["pending", "void"]
