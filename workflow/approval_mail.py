@@ -7,7 +7,7 @@ from typing import Any
 from domain.replies import QUOTE_SENTINEL
 from domain.request_changes import describe_changes
 from mail.formatting import long_date, money
-from mail.render import render_mail
+from mail.render import RenderedMail, render_mail
 from models.outbox import NewMail
 from workflow.context import WorkflowContext
 from workflow.tokens import reply_address, sign_link
@@ -97,6 +97,28 @@ class MailAddressing:
         return values
 
 
+def _new_mail(
+    *,
+    key: str,
+    kind: str,
+    subject_ref: str,
+    recipient: str,
+    rendered: RenderedMail,
+    addressing: MailAddressing,
+) -> NewMail:
+    """The outbox entry for one rendered mail."""
+    return NewMail(
+        key=key,
+        kind=kind,
+        subject_ref=subject_ref,
+        recipient=recipient,
+        subject=rendered.subject,
+        body_text=rendered.text,
+        body_html=rendered.html,
+        headers=addressing.headers(),
+    )
+
+
 def approval_request_mail(
     request: RequestView,
     step: StepView,
@@ -138,15 +160,13 @@ def approval_request_mail(
         reply_address(token, domain=settings.mail_domain),
         thread_id(request, domain=settings.mail_domain),
     )
-    return NewMail(
+    return _new_mail(
         key=f"approval:{step.id}:{token_id}",
         kind="approval_request",
         subject_ref=f"step:{step.id}",
         recipient=step.approver.email,
-        subject=rendered.subject,
-        body_text=rendered.text,
-        body_html=rendered.html,
-        headers=addressing.headers(),
+        rendered=rendered,
+        addressing=addressing,
     )
 
 
@@ -176,15 +196,13 @@ def outcome_mail(request: RequestView, *, approved: bool, ctx: WorkflowContext) 
         },
     )
     addressing = MailAddressing(None, thread_id(request, domain=ctx.settings.mail_domain))
-    return NewMail(
+    return _new_mail(
         key=f"outcome:{request.key}:{request.version}",
         kind="approval_outcome",
         subject_ref=f"request:{request.key}",
         recipient=request.requester.email,
-        subject=rendered.subject,
-        body_text=rendered.text,
-        body_html=rendered.html,
-        headers=addressing.headers(),
+        rendered=rendered,
+        addressing=addressing,
     )
 
 
@@ -212,13 +230,11 @@ def notice_mail(
         },
     )
     addressing = MailAddressing(None, thread_id(request, domain=ctx.settings.mail_domain))
-    return NewMail(
+    return _new_mail(
         key=f"notice:{key}",
         kind=f"notice_{reason}",
         subject_ref=f"request:{request.key}",
         recipient=recipient.email,
-        subject=rendered.subject,
-        body_text=rendered.text,
-        body_html=rendered.html,
-        headers=addressing.headers(),
+        rendered=rendered,
+        addressing=addressing,
     )
