@@ -15,7 +15,7 @@ from workflow.context import make_context
 
 
 async def recent_runs(since: datetime) -> list[RunSummary]:
-    """Flow runs started since `since`, newest first, from the Prefect API."""
+    """Flow runs started since `since` from the Prefect API: failed ones first, then by time."""
     async with get_client() as client:
         runs = await client.read_flow_runs(
             flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since)),
@@ -29,8 +29,7 @@ async def recent_runs(since: datetime) -> list[RunSummary]:
         )
         for run in runs
     ]
-    failed_first = sorted(summaries, key=lambda r: (r.state == "Completed", r.when), reverse=False)
-    return failed_first
+    return sorted(summaries, key=lambda r: (r.state == "Completed", r.when))
 
 
 @task(name="enqueue-admin-digest")

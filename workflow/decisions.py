@@ -86,11 +86,14 @@ def apply_decision(
     token_id: int | None,
     ctx: WorkflowContext,
     audit: list[NewEvent] | None = None,
+    acting_person_id: int | None = None,
 ) -> DecisionResult:
     """Decide a pending step in the caller's transaction; a stale attempt changes nothing.
 
     The decision's audit events are appended to the chain here, or to `audit` if given: the
     caller then appends them (with its own) in the same transaction, one chain write instead of two.
+    `acting_person_id` is who actually answered (the approver's substitute, or the person the
+    approver stood in for); the step records it once the claim has succeeded.
     """
     # One statement finds and locks the step's request (FOR UPDATE on PostgreSQL; SQLite
     # already holds the write lock), then one loads every step of it, fresh after the lock.
@@ -118,6 +121,8 @@ def apply_decision(
         return DecisionResult(False, request.key, request.state, "decided", "already answered")
     for name, value in values.items():  # a Core UPDATE: tell the loaded row what it now holds
         set_committed_value(step, name, value)
+    if acting_person_id is not None and acting_person_id != step.approver_id:
+        _record_acting_person(session, step, acting_person_id)
     if token_id is not None:
         used = session.execute(
             update(ApprovalToken)
@@ -230,3 +235,13 @@ def _refusal(
         if token.expires_at <= ctx.now:
             return ("expired", token.expires_at.isoformat())
     return None
+
+
+def _record_acting_person(session: Session, step: ApprovalStep, acting_person_id: int) -> None:
+    """The original approver answering herself is no longer "on behalf of"; a substitute is."""
+    behalf = None if acting_person_id == step.on_behalf_of_id else (
+        step.on_behalf_of_id or step.approver_id)
+    session.execute(update(ApprovalStep).where(col(ApprovalStep.id) == step.id)
+                    .values(approver_id=acting_person_id, on_behalf_of_id=behalf))
+    set_committed_value(step, "approver_id", acting_person_id)
+    set_committed_value(step, "on_behalf_of_id", behalf)

@@ -34,7 +34,6 @@ from workflow.approval_mail import notice_mail
 from workflow.context import WorkflowContext
 from workflow.decisions import apply_decision
 from workflow.escalation import escalate_step
-from workflow.steps import lock_request
 from workflow.tokens import token_hash
 from workflow.views import load_request_view, person_views
 
@@ -321,27 +320,6 @@ def _classify(
             True,
             _Notice(sid, step.approver_id, reason, reply.reason),
         )
-    # Lock the request before touching its step: every writer takes the same lock first,
-    # so a substitute and an approver answering together cannot deadlock on PostgreSQL.
-    lock_request(session, request_id=request.id)
-    session.refresh(step)
-    session.refresh(token_row)
-    stale = _stale_reason(step, request, token_row, ctx=ctx)
-    if stale is not None:
-        return (
-            IngestResult(f"refused-{stale[0]}", stale[1], key, sid, mid),
-            False,
-            _Notice(sid, acting, stale[0], stale[1]),
-        )
-    if acting != step.approver_id:
-        # The original approver answering herself is no longer "on behalf of"; a substitute is.
-        behalf = None if acting == step.on_behalf_of_id else (
-            step.on_behalf_of_id or step.approver_id)
-        session.execute(
-            update(ApprovalStep)
-            .where(col(ApprovalStep.id) == sid)
-            .values(approver_id=acting, on_behalf_of_id=behalf)
-        )
     outcome = apply_decision(
         session,
         step_id=sid,
@@ -352,15 +330,10 @@ def _classify(
         token_id=token_row.id,
         ctx=ctx,
         audit=events,  # appended by _finish, before its mail.received event, as before
+        acting_person_id=acting,
     )
     if outcome.applied:
         return IngestResult("decision", f"{reply.decision.value}", key, sid, mid), False, None
-    if acting != step.approver_id:
-        session.execute(
-            update(ApprovalStep)
-            .where(col(ApprovalStep.id) == sid)
-            .values(approver_id=step.approver_id, on_behalf_of_id=step.on_behalf_of_id)
-        )
     return (
         IngestResult(f"refused-{outcome.reason}", outcome.detail, key, sid, mid),
         False,
