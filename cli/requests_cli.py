@@ -14,7 +14,7 @@ from db.engine import transaction
 from domain.approval_routing import RoutingError
 from domain.approval_state import IllegalTransition
 from models import Delegation, Person
-from workflow.context import ConfigurationError
+from workflow.context import ConfigurationError, token_secret
 from workflow.request_json import request_by_key, request_list
 
 requests_app = typer.Typer(help="Budget requests and their approval steps.", no_args_is_help=True)
@@ -94,8 +94,10 @@ def replies_ingest(
         sources = list(read_sources(paths))
     except (FileNotFoundError, OSError) as exc:
         fail(str(exc), code=2)
+    secret = token_secret(current)  # once, and before any message is touched
     for name, raw in sources:
-        result = ingest_raw(engine(), raw, source="file", settings=current, now=utc_now())
+        result = ingest_raw(engine(), raw, source="file", settings=current, now=utc_now(),
+                            secret=secret)
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
         typer.echo(
             f"{name}: {result.outcome}"
