@@ -7,22 +7,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import select
 from sqlmodel import Session, col
 
+from db.raw import RawConnection, RawSQL
 from models.audit import GENESIS_HASH, AuditEvent, AuditHead
 
-# Core statements built once: the append runs in every decision, and building ORM statements
-# per call (coercion, annotation, ORM bulk-insert planning) cost more than executing them.
+# Written once, run on the session's DB-API connection: the append runs in every decision.
 _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
 _HEAD = AuditHead.__table__  # type: ignore[attr-defined]
-_HEAD_FOR_UPDATE = (
-    select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
+_HEAD_FOR_UPDATE = RawSQL("SELECT last_seq, last_hash FROM audithead WHERE id = 1", lock=True)
+_INSERT_EVENT = RawSQL(
+    "INSERT INTO auditevent (seq, at, kind, subject, actor, details, prev_hash, hash)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    (_EVENTS.c.seq, _EVENTS.c.at, _EVENTS.c.kind, _EVENTS.c.subject, _EVENTS.c.actor,
+     _EVENTS.c.details, _EVENTS.c.prev_hash, _EVENTS.c.hash),
 )
-_INSERT_EVENT = insert(_EVENTS)
-_MOVE_HEAD = (
-    update(_HEAD).where(_HEAD.c.id == 1)
-    .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
+_MOVE_HEAD = RawSQL(
+    "UPDATE audithead SET last_seq = ?, last_hash = ? WHERE id = 1",
+    (_HEAD.c.last_seq, _HEAD.c.last_hash),
 )
 
 
@@ -48,12 +51,18 @@ def event_hash(
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def append_events(session: Session, events: Iterable[NewEvent], *, now: datetime) -> int:
+def append_events(
+    session: Session, events: Iterable[NewEvent], *, now: datetime,
+    connection: RawConnection | None = None,
+) -> int:
     """Append events to the chain in this transaction; returns how many were written."""
     batch = list(events)
     if not batch:
         return 0
-    head = session.execute(_HEAD_FOR_UPDATE).one()
+    raw = connection or RawConnection(session)
+    head = raw.one_or_none(_HEAD_FOR_UPDATE)
+    if head is None:
+        raise LookupError("audit head row is missing (run `bevilling init`)")
     seq, prev = int(head[0]), str(head[1])
     at = now
     rows = []
@@ -62,11 +71,10 @@ def append_events(session: Session, events: Iterable[NewEvent], *, now: datetime
         details = json.loads(json.dumps(event.details, default=str))
         digest = event_hash(prev_hash=prev, seq=seq, at=at, kind=event.kind,
                             subject=event.subject, actor=event.actor, details=details)
-        rows.append({"seq": seq, "at": at, "kind": event.kind, "subject": event.subject,
-                     "actor": event.actor, "details": details, "prev_hash": prev, "hash": digest})
+        rows.append((seq, at, event.kind, event.subject, event.actor, details, prev, digest))
         prev = digest
-    session.execute(_INSERT_EVENT, rows)
-    session.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
+    raw.run_many(_INSERT_EVENT, rows)
+    raw.run(_MOVE_HEAD, seq, prev)
     return len(rows)
 
 

@@ -3,13 +3,13 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import bindparam, select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from db.requests import LineFacts, request_lines, totals
-from models import ApprovalStep, BudgetRequest, Grant, Person
+from db.approval_rows import grant_key, line_rows, people_rows, steps_of_request
+from db.raw import RawConnection
+from db.requests import LineFacts, totals
 
 
 @dataclass(frozen=True)
@@ -76,40 +76,105 @@ class RequestView:
         return totals(self.lines)[0]
 
 
-# Built once: these run in every decision (building an ORM select costs more than running it).
-_PEOPLE = select(
-    col(Person.id), col(Person.email), col(Person.name), col(Person.language),
-    col(Person.manager_id),
-).where(col(Person.id).in_(bindparam("ids", expanding=True)))
-_GRANT_KEY = select(col(Grant.key)).where(col(Grant.id) == bindparam("grant_id"))
+class RequestLike(Protocol):
+    """A budget request as stored: the ORM model or `db.approval_rows.RequestRow`."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def justification(self) -> str: ...
+    @property
+    def amounts_note(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def requester_id(self) -> int: ...
+    @property
+    def grant_id(self) -> int | None: ...
+    @property
+    def content_snapshot(self) -> dict[str, Any]: ...
+    @property
+    def previous_snapshot(self) -> dict[str, Any] | None: ...
 
 
-def person_views(session: Session, ids: set[int]) -> dict[int, PersonView]:
+class StepLike(Protocol):
+    """An approval step as stored: the ORM model or `db.approval_rows.StepRow`."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def stage_key(self) -> str: ...
+    @property
+    def stage_title_da(self) -> str: ...
+    @property
+    def stage_title_en(self) -> str: ...
+    @property
+    def stage_order(self) -> int: ...
+    @property
+    def stage_mode(self) -> str: ...
+    @property
+    def stage_quorum(self) -> int | None: ...
+    @property
+    def stage_kind(self) -> str: ...
+    @property
+    def answer_days(self) -> int: ...
+    @property
+    def approver_id(self) -> int: ...
+    @property
+    def on_behalf_of_id(self) -> int | None: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def decision(self) -> str | None: ...
+    @property
+    def comment(self) -> str: ...
+    @property
+    def channel(self) -> str | None: ...
+    @property
+    def note(self) -> str: ...
+    @property
+    def due_date(self) -> date | None: ...
+    @property
+    def decided_at(self) -> datetime | None: ...
+    @property
+    def reminders_sent(self) -> int: ...
+    @property
+    def clarifications_sent(self) -> int: ...
+
+
+def person_views(
+    session: Session, ids: set[int], *, connection: RawConnection | None = None
+) -> dict[int, PersonView]:
     """People by id."""
     if not ids:
         return {}
-    rows = session.execute(_PEOPLE, {"ids": sorted(ids)}).all()
+    rows = people_rows(connection or RawConnection(session), ids)
     return {
-        pid or 0: PersonView(pid or 0, email, name, language, manager_id)
+        pid: PersonView(pid, email, name, language, manager_id)
         for pid, email, name, language, manager_id in rows
     }
 
 
-def load_request_view(session: Session, request: BudgetRequest) -> RequestView:
+def load_request_view(session: Session, request: RequestLike) -> RequestView:
     """Everything about one request, including every step of every version."""
-    steps = list(
-        session.execute(
-            select(ApprovalStep)
-            .where(col(ApprovalStep.request_id) == request.id)
-            .order_by(col(ApprovalStep.id))
-        ).scalars()
-    )
-    people = person_views(session, people_of(request, steps))
-    grant_key, lines = request_facts(session, request)
-    return assemble_request_view(request, steps, people, grant_key=grant_key, lines=lines)
+    connection = RawConnection(session)
+    steps = steps_of_request(connection, request.id or 0)
+    people = person_views(session, people_of(request, steps), connection=connection)
+    grant, lines = request_facts(session, request, connection=connection)
+    return assemble_request_view(request, steps, people, grant_key=grant, lines=lines)
 
 
-def people_of(request: BudgetRequest, steps: Sequence[ApprovalStep]) -> set[int]:
+def people_of(request: RequestLike, steps: Sequence[StepLike]) -> set[int]:
     """Ids of everyone a view of the request names: requester, approvers, principals."""
     return (
         {request.requester_id}
@@ -119,18 +184,18 @@ def people_of(request: BudgetRequest, steps: Sequence[ApprovalStep]) -> set[int]
 
 
 def request_facts(
-    session: Session, request: BudgetRequest
+    session: Session, request: RequestLike, *, connection: RawConnection | None = None
 ) -> tuple[str | None, tuple[LineFacts, ...]]:
     """The request's grant key and its lines."""
-    grant_key = None
-    if request.grant_id:
-        grant_key = session.execute(_GRANT_KEY, {"grant_id": request.grant_id}).scalar_one_or_none()
-    return grant_key, tuple(request_lines(session, request.id or 0))
+    connection = connection or RawConnection(session)
+    grant = grant_key(connection, request.grant_id) if request.grant_id else None
+    lines = tuple(LineFacts(*row) for row in line_rows(connection, request.id or 0))
+    return grant, lines
 
 
 def assemble_request_view(
-    request: BudgetRequest,
-    steps: Sequence[ApprovalStep],
+    request: RequestLike,
+    steps: Sequence[StepLike],
     people: dict[int, PersonView],
     *,
     grant_key: str | None,
