@@ -61,15 +61,17 @@ def apply_decision(
     ctx: WorkflowContext,
     audit: list[NewEvent] | None = None,
     acting_person_id: int | None = None,
+    connection: RawConnection | None = None,
 ) -> DecisionResult:
     """Decide a pending step in the caller's transaction; a stale attempt changes nothing.
 
     The decision's audit events are appended to the chain here, or to `audit` if given: the
     caller then appends them (with its own) in the same transaction, one chain write instead of two.
     `acting_person_id` is who actually answered (the approver's substitute, or the person the
-    approver stood in for); the step records it once the claim has succeeded.
+    approver stood in for); the step records it once the claim has succeeded. `connection` is
+    the session's raw connection if the caller has one.
     """
-    connection = RawConnection(session)
+    connection = connection or RawConnection(session)
     # One statement finds and locks the step's request (FOR UPDATE on PostgreSQL; SQLite
     # already holds the write lock), then one loads every step of it, fresh after the lock.
     request = lock_request_of_step(connection, step_id)

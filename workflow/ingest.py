@@ -9,16 +9,21 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from typing import Any
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, col
+from sqlmodel import Session
 
+from db.approval_rows import (
+    RequestRow,
+    StepRow,
+    TokenRow,
+    request_by_id,
+    step_by_id,
+    substitutes_today,
+    token_by_hash,
+)
 from db.audit import NewEvent, append_events
 from db.outbox import enqueue
+from db.raw import RawConnection, RawSQL
 from domain.approval_state import Verdict
 from domain.authentication import accepted, assess
 from domain.replies import Decision, VerdictKind, extract_new_text, interpret_reply
@@ -29,7 +34,7 @@ from mail.inbound_parse import (
     token_from_recipients,
     verp_outbox_id,
 )
-from models import ApprovalStep, ApprovalToken, BudgetRequest, Delegation, InboundMessage, Outbox
+from models import ApprovalStep, BudgetRequest, InboundMessage, Outbox
 from workflow.approval_mail import notice_mail
 from workflow.context import WorkflowContext
 from workflow.decisions import apply_decision
@@ -49,52 +54,30 @@ class IngestResult:
     message_id: str = ""
 
 
-@cache
-def _record_statement(dialect: str) -> Any:
-    """INSERT … ON CONFLICT (message_id) DO NOTHING RETURNING id, built once per dialect."""
-    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
-    return (
-        insert_fn(InboundMessage)
-        .values(
-            message_id=bindparam("message_id"),
-            raw_sha256=bindparam("digest"),
-            source=bindparam("source"),
-            outcome="received",
-            detail="",
-            quarantined=False,
-            subject="",
-            received_at=bindparam("now"),
-        )
-        .on_conflict_do_nothing(index_elements=["message_id"])
-        .returning(col(InboundMessage.id))
-    )
+_INBOUND = InboundMessage.__table__  # type: ignore[attr-defined]  # SQLModel sets it on tables
+# Hand-written SQL on the session's connection (db.raw): these run for every inbound mail.
+_RECORD = RawSQL(
+    "INSERT INTO inbound_message (message_id, raw_sha256, source, outcome, detail, quarantined,"
+    " subject, received_at) VALUES (?, ?, ?, 'received', '', ?, '', ?)"
+    " ON CONFLICT (message_id) DO NOTHING RETURNING id",
+    [_INBOUND.c.message_id, _INBOUND.c.raw_sha256, _INBOUND.c.source, _INBOUND.c.quarantined,
+     _INBOUND.c.received_at],
+)
+_FINISH = RawSQL(
+    "UPDATE inbound_message SET outcome = ?, detail = ?, step_id = ?, from_address = ?,"
+    " subject = ?, quarantined = ?, raw = ?, received_at = ? WHERE id = ?",
+    [_INBOUND.c.outcome, _INBOUND.c.detail, _INBOUND.c.step_id, _INBOUND.c.from_address,
+     _INBOUND.c.subject, _INBOUND.c.quarantined, _INBOUND.c.raw, _INBOUND.c.received_at,
+     _INBOUND.c.id],
+)
 
 
 def _record(
-    session: Session, *, message_id: str, digest: str, source: str, now: datetime
+    connection: RawConnection, *, message_id: str, digest: str, source: str, now: datetime
 ) -> int | None:
-    statement = _record_statement(session.get_bind().dialect.name)
-    params = {"message_id": message_id[:300], "digest": digest, "source": source, "now": now}
-    result: int | None = session.execute(statement, params).scalar_one_or_none()
-    return result
-
-
-_INBOUND = InboundMessage.__table__  # type: ignore[attr-defined]  # SQLModel sets it on tables
-_FINISH = (
-    update(_INBOUND)
-    .where(_INBOUND.c.id == bindparam("inbound_id"))
-    .values(
-        outcome=bindparam("new_outcome"),
-        detail=bindparam("new_detail"),
-        step_id=bindparam("new_step_id"),
-        from_address=bindparam("new_from_address"),
-        subject=bindparam("new_subject"),
-        quarantined=bindparam("new_quarantined"),
-        raw=bindparam("new_raw"),
-        received_at=bindparam("new_received_at"),
-    )
-)
-_TOKEN_BY_HASH = select(ApprovalToken).where(col(ApprovalToken.token_hash) == bindparam("digest"))
+    """The inbound row, or None if this Message-ID was seen before."""
+    row = connection.one_or_none(_RECORD, message_id[:300], digest, source, False, now)
+    return int(row[0]) if row is not None else None
 
 
 def _finish(
@@ -108,21 +91,18 @@ def _finish(
     events: list[NewEvent],
     ctx: WorkflowContext,
 ) -> IngestResult:
-    session.execute(
+    connection = RawConnection(session)
+    connection.run(
         _FINISH,
-        {
-            "inbound_id": inbound_id,
-            "new_outcome": result.outcome,
-            "new_detail": result.detail[:2000],
-            "new_step_id": result.step_id,
-            "new_from_address": (
-                parsed.from_address[:254] if parsed and parsed.from_address else None
-            ),
-            "new_subject": (parsed.subject if parsed else "")[:500],
-            "new_quarantined": quarantine,
-            "new_raw": raw if quarantine else None,
-            "new_received_at": ctx.now,
-        },
+        result.outcome,
+        result.detail[:2000],
+        result.step_id,
+        parsed.from_address[:254] if parsed and parsed.from_address else None,
+        (parsed.subject if parsed else "")[:500],
+        quarantine,
+        raw if quarantine else None,
+        ctx.now,
+        inbound_id,
     )
     events.append(
         NewEvent(
@@ -136,7 +116,7 @@ def _finish(
             },
         )
     )
-    append_events(session, events, now=ctx.now)
+    append_events(session, events, now=ctx.now, connection=connection)
     return result
 
 
@@ -152,11 +132,12 @@ def ingest_message(
     settings = ctx.settings
     events: list[NewEvent] = []
     digest = hashlib.sha256(raw).hexdigest()
+    connection = RawConnection(session)
     try:
         parsed = parse_inbound(raw, max_bytes=settings.inbound_max_bytes)
     except InboundParseError as exc:
         inbound_id = _record(
-            session, message_id=f"sha256:{digest}", digest=digest, source=source, now=ctx.now
+            connection, message_id=f"sha256:{digest}", digest=digest, source=source, now=ctx.now
         )
         if inbound_id is None:
             return IngestResult("duplicate", message_id=f"sha256:{digest}")
@@ -171,12 +152,12 @@ def ingest_message(
             ctx=ctx,
         )
     inbound_id = _record(
-        session, message_id=parsed.message_id, digest=digest, source=source, now=ctx.now
+        connection, message_id=parsed.message_id, digest=digest, source=source, now=ctx.now
     )
     if inbound_id is None:
         return IngestResult("duplicate", message_id=parsed.message_id)
     result, quarantine, notice = _classify(
-        session, parsed, raw, ctx=ctx, events=events, envelope=tuple(envelope_recipients)
+        session, connection, parsed, ctx=ctx, events=events, envelope=tuple(envelope_recipients)
     )
     if notice is not None:
         _send_notice(session, notice, inbound_id=inbound_id, ctx=ctx, events=events)
@@ -236,8 +217,8 @@ def _send_notice(
 
 def _classify(
     session: Session,
+    connection: RawConnection,
     parsed: ParsedInbound,
-    raw: bytes,
     *,
     ctx: WorkflowContext,
     events: list[NewEvent],
@@ -265,25 +246,19 @@ def _classify(
             False,
             None,
         )
-    token_row = session.execute(
-        _TOKEN_BY_HASH, {"digest": token_hash(token)}
-    ).scalar_one_or_none()
+    token_row = token_by_hash(connection, token_hash(token))
     if token_row is None:
         return (
             IngestResult("refused-unknown-token", "token matches no step", message_id=mid),
             True,
             None,
         )
-    step = session.get(ApprovalStep, token_row.step_id)
-    request = session.get(BudgetRequest, step.request_id) if step else None
+    step = step_by_id(connection, token_row.step_id)
+    request = request_by_id(connection, step.request_id) if step else None
     if step is None or request is None:
         return IngestResult("refused-unknown-token", "step is gone", message_id=mid), True, None
-    key, sid = request.key, step.id or 0
-    people = person_views(session, {step.approver_id})
-    approver = people[step.approver_id]
-    acting = _acting_person(
-        session, parsed.from_address, step=step, approver_email=approver.email, ctx=ctx
-    )
+    key, sid = request.key, step.id
+    acting = _acting_person(session, connection, parsed.from_address, step=step, ctx=ctx)
     if acting is None:
         return (
             IngestResult(
@@ -331,6 +306,7 @@ def _classify(
         ctx=ctx,
         audit=events,  # appended by _finish, before its mail.received event, as before
         acting_person_id=acting,
+        connection=connection,
     )
     if outcome.applied:
         return IngestResult("decision", f"{reply.decision.value}", key, sid, mid), False, None
@@ -342,7 +318,7 @@ def _classify(
 
 
 def _stale_reason(
-    step: ApprovalStep, request: BudgetRequest, token: ApprovalToken, *, ctx: WorkflowContext
+    step: StepRow, request: RequestRow, token: TokenRow, *, ctx: WorkflowContext
 ) -> tuple[str, str] | None:
     if step.version != request.version or step.state == "void":
         return ("outdated", f"version {step.version} was replaced")
@@ -354,26 +330,22 @@ def _stale_reason(
 
 
 def _acting_person(
-    session: Session, sender: str, *, step: ApprovalStep, approver_email: str, ctx: WorkflowContext
+    session: Session, connection: RawConnection, sender: str, *, step: StepRow,
+    ctx: WorkflowContext,
 ) -> int | None:
     """The approver, the person they stand in for, or a substitute on a delegation today."""
-    if sender == approver_email.lower():
-        return step.approver_id
+    candidates = [step.approver_id]
     if step.on_behalf_of_id:
-        original = person_views(session, {step.on_behalf_of_id})[step.on_behalf_of_id]
-        if original.email.lower() == sender:
-            return original.id
-    rows = session.execute(
-        select(Delegation).where(
-            col(Delegation.person_id) == step.approver_id,
-            col(Delegation.starts) <= ctx.today,
-            col(Delegation.ends) >= ctx.today,
-        )
-    ).scalars()
-    for delegation in rows:
-        substitute = person_views(session, {delegation.substitute_id})[delegation.substitute_id]
-        if substitute.email.lower() == sender:
-            return substitute.id
+        candidates.append(step.on_behalf_of_id)
+    people = person_views(session, set(candidates), connection=connection)
+    for person_id in candidates:
+        if people[person_id].email.lower() == sender:
+            return person_id
+    substitutes = substitutes_today(connection, step.approver_id, ctx.today)
+    found = person_views(session, set(substitutes), connection=connection)
+    for substitute_id in substitutes:
+        if found[substitute_id].email.lower() == sender:
+            return substitute_id
     return None
 
 
