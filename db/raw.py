@@ -16,6 +16,9 @@ from sqlmodel import Session
 Processor = Callable[[Any], Any] | None
 
 
+Converter = Callable[[Sequence[Any]], Sequence[Any]]
+
+
 class RawSQL:
     """One statement: SQL with `?` placeholders, the column each binds to, the columns it returns.
 
@@ -41,20 +44,20 @@ class RawSQL:
         self.binds = tuple(binds)
         self.returns = tuple(returns)
         self.lock = lock
-        self._prepared: dict[str, tuple[str, tuple[Processor, ...], tuple[Processor, ...]]] = {}
+        self._prepared: dict[str, tuple[str, Converter, Converter | None]] = {}
 
-    def prepared(
-        self, dialect: Dialect
-    ) -> tuple[str, tuple[Processor, ...], tuple[Processor, ...]]:
-        """(SQL in the driver's parameter style, bind processors, result processors)."""
+    def prepared(self, dialect: Dialect) -> tuple[str, Converter, Converter | None]:
+        """(SQL in the driver's parameter style, bind converter, result converter or None)."""
         found = self._prepared.get(dialect.name)
         if found is None:
             sql = self.sql
             if dialect.name == "postgresql":
                 sql = sql.replace("?", "%s") + (" FOR UPDATE" if self.lock else "")
-            binds = tuple(_bind_processor(column, dialect) for column in self.binds)
-            results = tuple(_result_processor(column, dialect) for column in self.returns)
-            found = self._prepared[dialect.name] = (sql, binds, results)
+            binds = [_bind_processor(column, dialect) for column in self.binds]
+            results = [_result_processor(column, dialect) for column in self.returns]
+            found = (sql, _converter(binds, len(self.binds)),
+                     _converter(results, None) if any(results) else None)
+            self._prepared[dialect.name] = found
         return found
 
 
@@ -74,11 +77,23 @@ def _result_processor(column: Column[Any] | None, dialect: Dialect) -> Processor
     return processor
 
 
-def _convert(processors: tuple[Processor, ...], values: Sequence[Any]) -> tuple[Any, ...]:
-    return tuple(
-        value if processor is None or value is None else processor(value)
-        for processor, value in zip(processors, values, strict=True)
-    )
+def _converter(processors: Sequence[Processor], expected: int | None) -> Converter:
+    """Values → values with each non-NULL one passed through its column's processor."""
+    active = [(index, processor) for index, processor in enumerate(processors) if processor]
+
+    def convert(values: Sequence[Any]) -> Sequence[Any]:
+        if expected is not None and len(values) != expected:
+            raise ValueError(f"{len(values)} values for {expected} placeholders")
+        if not active:
+            return values
+        converted = list(values)
+        for index, processor in active:
+            value = converted[index]
+            if value is not None:
+                converted[index] = processor(value)
+        return converted
+
+    return convert
 
 
 class RawConnection:
@@ -104,26 +119,26 @@ class RawConnection:
     def run(self, statement: RawSQL, *values: Any) -> int:
         """Execute a write; returns the number of rows it changed."""
         sql, binds, _ = statement.prepared(self.dialect)
-        cursor = self._dbapi.execute(sql, _convert(binds, values))
+        cursor = self._dbapi.execute(sql, binds(values))
         count: int = cursor.rowcount
         return count
 
     def run_many(self, statement: RawSQL, rows: Iterable[Sequence[Any]]) -> None:
         """Execute a write once per row of values."""
         sql, binds, _ = statement.prepared(self.dialect)
-        converted = [_convert(binds, values) for values in rows]
+        converted = [binds(values) for values in rows]
         if converted:
             self._dbapi.cursor().executemany(sql, converted)
 
-    def rows(self, statement: RawSQL, *values: Any) -> list[tuple[Any, ...]]:
+    def rows(self, statement: RawSQL, *values: Any) -> list[Sequence[Any]]:
         """Every row a query (or a write with RETURNING) yields, converted by the result columns."""
         sql, binds, results = statement.prepared(self.dialect)
-        fetched = self._dbapi.execute(sql, _convert(binds, values)).fetchall()
-        if not any(results):
-            return [tuple(row) for row in fetched]
-        return [_convert(results, row) for row in fetched]
+        fetched = self._dbapi.execute(sql, binds(values)).fetchall()
+        if results is None:
+            return list(fetched)
+        return [results(row) for row in fetched]
 
-    def one_or_none(self, statement: RawSQL, *values: Any) -> tuple[Any, ...] | None:
+    def one_or_none(self, statement: RawSQL, *values: Any) -> Sequence[Any] | None:
         """The single row of a query, or None."""
         found = self.rows(statement, *values)
         if len(found) > 1:

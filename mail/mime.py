@@ -16,6 +16,7 @@ from email.generator import BytesGenerator
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
+from functools import lru_cache
 from io import BytesIO
 from typing import Any
 
@@ -87,13 +88,16 @@ def _q_char(char: str) -> str:
     return "".join(f"={byte:02X}" for byte in char.encode("utf-8"))
 
 
-def _encoded_words(value: str) -> list[str]:
-    """RFC 2047 Q encoded words of at most 68 characters, never splitting a character."""
+@lru_cache(maxsize=256)
+def _encoded_words(value: str) -> tuple[str, ...]:
+    """RFC 2047 Q encoded words of at most 68 characters, never splitting a character.
+
+    Cached: the sender's name is the same on every mail (callers only join the words).
+    """
     words: list[str] = []
     current: list[str] = []
     size = 0
-    for char in value:
-        encoded = _q_char(char)
+    for encoded in [_Q_CHAR.get(char) or _q_char(char) for char in value]:
         if size + len(encoded) > _EW_BUDGET and current:
             words.append("=?utf-8?q?" + "".join(current) + "?=")
             current, size = [], 0
@@ -101,7 +105,7 @@ def _encoded_words(value: str) -> list[str]:
         size += len(encoded)
     if current:
         words.append("=?utf-8?q?" + "".join(current) + "?=")
-    return words
+    return tuple(words)
 
 
 def _fold(name: str, words: Sequence[str]) -> str:

@@ -32,6 +32,8 @@ def _environment(templates_dir: Path) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # Templates ship with the code: no stat() of every template file on every mail.
+        auto_reload=False,
     )
 
 

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import re
 import secrets
+from functools import lru_cache
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -39,14 +40,20 @@ def reply_address(token: str, *, domain: str) -> str:
     return f"approvals+{token}@{domain}"
 
 
+@lru_cache(maxsize=4)
+def _serializer(secret: str) -> URLSafeTimedSerializer:
+    # Built once per secret: every approval mail signs a link.
+    return URLSafeTimedSerializer(secret, salt=LINK_SALT)
+
+
 def sign_link(token: str, *, secret: str) -> str:
     """The signed path segment of a confirm link."""
-    return str(URLSafeTimedSerializer(secret, salt=LINK_SALT).dumps({"t": token}))
+    return str(_serializer(secret).dumps({"t": token}))
 
 
 def read_link(signed: str, *, secret: str, max_age_seconds: int) -> str:
     """The token inside a signed link, or LinkError."""
-    serializer = URLSafeTimedSerializer(secret, salt=LINK_SALT)
+    serializer = _serializer(secret)
     try:
         payload = serializer.loads(signed, max_age=max_age_seconds)
     except SignatureExpired as exc:
