@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from db.raw import RawConnection, RawSQL
+from db.raw import RawConnection, RawSQL, raw_of
 from models.audit import GENESIS_HASH, AuditEvent, AuditHead
 
 # Written once, run on the session's DB-API connection: the append runs in every decision.
@@ -51,15 +51,12 @@ def event_hash(
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def append_events(
-    session: Session, events: Iterable[NewEvent], *, now: datetime,
-    connection: RawConnection | None = None,
-) -> int:
+def append_events(db: Session | RawConnection, events: Iterable[NewEvent], *, now: datetime) -> int:
     """Append events to the chain in this transaction; returns how many were written."""
     batch = list(events)
     if not batch:
         return 0
-    raw = connection or RawConnection(session)
+    raw = raw_of(db)
     head = raw.one_or_none(_HEAD_FOR_UPDATE)
     if head is None:
         raise LookupError("audit head row is missing (run `bevilling init`)")

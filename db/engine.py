@@ -8,6 +8,8 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
+from db.raw import RawConnection
+
 _engines: dict[str, Engine] = {}
 
 
@@ -71,6 +73,13 @@ def transaction(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def raw_transaction(engine: Engine) -> Iterator[RawConnection]:
+    """A transaction for code that needs no ORM session (`db.raw`); committed on success."""
+    with engine.begin() as connection:
+        yield RawConnection.on(connection)
 
 
 def is_postgres(engine: Engine) -> bool:

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
-from db.raw import RawConnection, RawSQL
+from db.raw import RawConnection, RawSQL, raw_of
 from mail.mime import wire_message
 from models import Outbox, OutboxState
 from models.outbox import ClaimedMail, NewMail
@@ -40,9 +40,8 @@ _ID_OF_KEY = RawSQL("SELECT id FROM outbox WHERE key = ?", [_OUTBOX.c.key])
 
 
 def enqueue(
-    session: Session, mails: Sequence[NewMail], *, now: datetime, domain: str,
+    db: Session | RawConnection, mails: Sequence[NewMail], *, now: datetime, domain: str,
     sender: str | None = None, sender_name: str | None = None,
-    connection: RawConnection | None = None,
 ) -> dict[str, int]:
     """Insert mails unless their key exists; returns key → outbox id for every given key.
 
@@ -71,7 +70,7 @@ def enqueue(
             mail.body_html, mail.attachments, {"Date-Enqueued": now.isoformat(), **mail.headers},
             message_id, raw, OutboxState.PENDING, 0, now, now,
         ))
-    connection = connection or RawConnection(session)
+    connection = raw_of(db)
     ids: dict[str, int] = {}
     for row in rows:
         inserted = connection.one_or_none(_INSERT, *row)

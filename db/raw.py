@@ -10,7 +10,7 @@ datetimes, JSON text, enum names). The statements run in the session's transacti
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Dialect, Numeric
+from sqlalchemy import Column, Connection, Dialect, Numeric
 from sqlmodel import Session
 
 Processor = Callable[[Any], Any] | None
@@ -111,6 +111,17 @@ class RawConnection:
             raise RuntimeError("the session's connection has no DB-API connection")
         self._dbapi: Any = dbapi
 
+    @classmethod
+    def on(cls, connection: Connection) -> "RawConnection":
+        """The raw side of a Core connection already in a transaction (no ORM session)."""
+        raw = cls.__new__(cls)
+        raw.dialect = connection.dialect
+        dbapi = connection.connection.driver_connection
+        if dbapi is None:
+            raise RuntimeError("the connection has no DB-API connection")
+        raw._dbapi = dbapi
+        return raw
+
     @property
     def is_postgres(self) -> bool:
         """True on PostgreSQL."""
@@ -144,6 +155,11 @@ class RawConnection:
         if len(found) > 1:
             raise LookupError(f"{statement.sql!r} returned {len(found)} rows, expected one")
         return found[0] if found else None
+
+
+def raw_of(db: "Session | RawConnection") -> "RawConnection":
+    """The raw connection of a transaction given as a session or as its raw connection."""
+    return db if isinstance(db, RawConnection) else RawConnection(db)
 
 
 def placeholders(count: int) -> str:

@@ -16,7 +16,7 @@ from db.approval_rows import (
 )
 from db.audit import NewEvent, append_events
 from db.outbox import enqueue
-from db.raw import RawConnection
+from db.raw import RawConnection, raw_of
 from domain.approval_state import RequestState, StepState, Verdict, decide
 from workflow.approval_mail import outcome_mail
 from workflow.context import WorkflowContext
@@ -50,7 +50,7 @@ class DecisionResult:
 
 
 def apply_decision(
-    session: Session,
+    db: Session | RawConnection,
     *,
     step_id: int,
     verdict: Verdict,
@@ -61,17 +61,16 @@ def apply_decision(
     ctx: WorkflowContext,
     audit: list[NewEvent] | None = None,
     acting_person_id: int | None = None,
-    connection: RawConnection | None = None,
 ) -> DecisionResult:
     """Decide a pending step in the caller's transaction; a stale attempt changes nothing.
 
     The decision's audit events are appended to the chain here, or to `audit` if given: the
     caller then appends them (with its own) in the same transaction, one chain write instead of two.
     `acting_person_id` is who actually answered (the approver's substitute, or the person the
-    approver stood in for); the step records it once the claim has succeeded. `connection` is
-    the session's raw connection if the caller has one.
+    approver stood in for); the step records it once the claim has succeeded. `db` is the
+    caller's transaction: a session, or its raw connection (`db.raw`), which is all this uses.
     """
-    connection = connection or RawConnection(session)
+    connection = raw_of(db)
     # One statement finds and locks the step's request (FOR UPDATE on PostgreSQL; SQLite
     # already holds the write lock), then one loads every step of it, fresh after the lock.
     request = lock_request_of_step(connection, step_id)
@@ -98,7 +97,7 @@ def apply_decision(
         raise RuntimeError(f"token {token_id} was used concurrently for step {step_id}")
     steps = [s for s in all_steps if s.version == request.version]
     by_id = {s.id: s for s in steps}
-    people = person_views(session, people_of(request, all_steps), connection=connection)
+    people = person_views(connection, people_of(request, all_steps))
     emails = {pid: person.email for pid, person in people.items()}
     before = [
         replace(snap, state=StepState.PENDING) if snap.step_id == step_id else snap
@@ -112,8 +111,7 @@ def apply_decision(
         request_state=RequestState(request.state),
     )
     followers = [(sid, state) for sid, state in outcome.step_changes if sid != step_id]
-    activated = apply_step_changes(session, followers, steps=by_id, ctx=ctx,
-                                   connection=connection)
+    activated = apply_step_changes(connection, followers, steps=by_id, ctx=ctx)
     events = [
         NewEvent(
             "step.decided",
@@ -132,7 +130,7 @@ def apply_decision(
         )
     ]
     skipped = [sid for sid, state in followers if state is StepState.SKIPPED]
-    revoke_tokens(session, skipped, now=ctx.now, connection=connection)
+    revoke_tokens(connection, skipped, now=ctx.now)
     if outcome.finished:
         request.state = outcome.request_state.value
         finish_request(connection, request.id, state=request.state, at=ctx.now)
@@ -140,18 +138,16 @@ def apply_decision(
     if activated or outcome.finished:
         # The rows loaded above as this transaction changed them: what load_request_view
         # would read back, without reading the steps and people again.
-        grant, lines = request_facts(session, request, connection=connection)
+        grant, lines = request_facts(connection, request)
         view = assemble_request_view(request, all_steps, people, grant_key=grant, lines=lines)
-    mails = mail_activated(session, request, activated, ctx=ctx, events=events, view=view,
-                           connection=connection)
+    mails = mail_activated(connection, request, activated, ctx=ctx, events=events, view=view)
     if outcome.finished and view is not None:
         approved = outcome.request_state is RequestState.APPROVED
         enqueue(
-            session,
+            connection,
             [outcome_mail(view, approved=approved, ctx=ctx)],
             now=ctx.now,
             domain=ctx.settings.mail_domain,
-            connection=connection,
         )
         events.append(
             NewEvent(
@@ -162,7 +158,7 @@ def apply_decision(
             )
         )
     if audit is None:
-        append_events(session, events, now=ctx.now, connection=connection)
+        append_events(connection, events, now=ctx.now)
     else:
         audit.extend(events)
     return DecisionResult(

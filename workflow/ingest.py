@@ -116,7 +116,7 @@ def _finish(
             },
         )
     )
-    append_events(session, events, now=ctx.now, connection=connection)
+    append_events(connection, events, now=ctx.now)
     return result
 
 
@@ -296,7 +296,7 @@ def _classify(
             _Notice(sid, step.approver_id, reason, reply.reason),
         )
     outcome = apply_decision(
-        session,
+        connection,
         step_id=sid,
         verdict=Verdict.APPROVE if reply.decision is Decision.APPROVE else Verdict.REJECT,
         comment=reply.comment,
@@ -306,7 +306,6 @@ def _classify(
         ctx=ctx,
         audit=events,  # appended by _finish, before its mail.received event, as before
         acting_person_id=acting,
-        connection=connection,
     )
     if outcome.applied:
         return IngestResult("decision", f"{reply.decision.value}", key, sid, mid), False, None
@@ -337,12 +336,12 @@ def _acting_person(
     candidates = [step.approver_id]
     if step.on_behalf_of_id:
         candidates.append(step.on_behalf_of_id)
-    people = person_views(session, set(candidates), connection=connection)
+    people = person_views(connection, set(candidates))
     for person_id in candidates:
         if people[person_id].email.lower() == sender:
             return person_id
     substitutes = substitutes_today(connection, step.approver_id, ctx.today)
-    found = person_views(session, set(substitutes), connection=connection)
+    found = person_views(connection, set(substitutes))
     for substitute_id in substitutes:
         if found[substitute_id].email.lower() == sender:
             return substitute_id

@@ -11,7 +11,7 @@ from db.approval_rows import StepRow, activate_step, insert_token, set_step_stat
 from db.approval_rows import revoke_tokens as revoke_step_tokens
 from db.audit import NewEvent
 from db.outbox import enqueue
-from db.raw import RawConnection
+from db.raw import RawConnection, raw_of
 from domain.approval_state import StepSnapshot, StepState
 from models import ApprovalStep, BudgetRequest
 from models.outbox import NewMail
@@ -90,17 +90,16 @@ def _learn(step: ApprovalStep | StepRow, name: str, value: object) -> None:
 
 
 def apply_step_changes(
-    session: Session,
+    db: Session | RawConnection,
     changes: Sequence[tuple[int, StepState]],
     *,
     steps: Mapping[int, ApprovalStep | StepRow],
     ctx: WorkflowContext,
-    connection: RawConnection | None = None,
 ) -> list[int]:
     """Write state changes; activated steps get a due date. Returns the activated ids."""
     if not changes:
         return []
-    connection = connection or RawConnection(session)
+    connection = raw_of(db)
     activated = []
     for step_id, state in changes:
         step = steps[step_id]
@@ -118,17 +117,16 @@ def apply_step_changes(
 
 
 def issue_tokens(
-    session: Session,
+    db: Session | RawConnection,
     step_ids: Sequence[int],
     *,
     version: str,
     ctx: WorkflowContext,
-    connection: RawConnection | None = None,
 ) -> dict[int, tuple[str, int]]:
     """A fresh single-use token per step (only the hash is stored): step id → (token, row id)."""
     if not step_ids:
         return {}
-    connection = connection or RawConnection(session)
+    connection = raw_of(db)
     expires = ctx.now + ctx.token_lifetime
     issued = {}
     for step_id in step_ids:
@@ -140,7 +138,7 @@ def issue_tokens(
 
 
 def mail_activated(
-    session: Session,
+    db: Session | RawConnection,
     request: RequestLike,
     step_ids: Sequence[int],
     *,
@@ -148,7 +146,6 @@ def mail_activated(
     events: list[NewEvent],
     reminder: bool = False,
     view: RequestView | None = None,
-    connection: RawConnection | None = None,
 ) -> list[NewMail]:
     """Tokens and approval mails for newly pending steps, enqueued in this transaction.
 
@@ -156,12 +153,10 @@ def mail_activated(
     """
     if not step_ids:
         return []
-    connection = connection or RawConnection(session)
-    tokens = issue_tokens(
-        session, step_ids, version=request.version, ctx=ctx, connection=connection
-    )
+    connection = raw_of(db)
+    tokens = issue_tokens(connection, step_ids, version=request.version, ctx=ctx)
     if view is None:
-        view = load_request_view(session, request)
+        view = load_request_view(connection, request)
     by_id = {s.id: s for s in view.steps}
     mails = [
         approval_request_mail(
@@ -169,7 +164,7 @@ def mail_activated(
         )
         for step_id, (token, token_id) in tokens.items()
     ]
-    enqueue(session, mails, now=ctx.now, domain=ctx.settings.mail_domain, connection=connection)
+    enqueue(connection, mails, now=ctx.now, domain=ctx.settings.mail_domain)
     for step_id in step_ids:
         step = by_id[step_id]
         events.append(
@@ -188,13 +183,7 @@ def mail_activated(
     return mails
 
 
-def revoke_tokens(
-    session: Session,
-    step_ids: Sequence[int],
-    *,
-    now: datetime,
-    connection: RawConnection | None = None,
-) -> None:
+def revoke_tokens(db: Session | RawConnection, step_ids: Sequence[int], *, now: datetime) -> None:
     """Make every unused token of these steps unusable."""
     if step_ids:
-        revoke_step_tokens(connection or RawConnection(session), list(step_ids), at=now)
+        revoke_step_tokens(raw_of(db), list(step_ids), at=now)

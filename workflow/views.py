@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from sqlmodel import Session
 
 from db.approval_rows import grant_key, line_rows, people_rows, steps_of_request
-from db.raw import RawConnection
+from db.raw import RawConnection, raw_of
 from db.requests import LineFacts, totals
 
 
@@ -152,25 +152,23 @@ class StepLike(Protocol):
     def clarifications_sent(self) -> int: ...
 
 
-def person_views(
-    session: Session, ids: set[int], *, connection: RawConnection | None = None
-) -> dict[int, PersonView]:
+def person_views(db: Session | RawConnection, ids: set[int]) -> dict[int, PersonView]:
     """People by id."""
     if not ids:
         return {}
-    rows = people_rows(connection or RawConnection(session), ids)
+    rows = people_rows(raw_of(db), ids)
     return {
         pid: PersonView(pid, email, name, language, manager_id)
         for pid, email, name, language, manager_id in rows
     }
 
 
-def load_request_view(session: Session, request: RequestLike) -> RequestView:
+def load_request_view(db: Session | RawConnection, request: RequestLike) -> RequestView:
     """Everything about one request, including every step of every version."""
-    connection = RawConnection(session)
+    connection = raw_of(db)
     steps = steps_of_request(connection, request.id or 0)
-    people = person_views(session, people_of(request, steps), connection=connection)
-    grant, lines = request_facts(session, request, connection=connection)
+    people = person_views(connection, people_of(request, steps))
+    grant, lines = request_facts(connection, request)
     return assemble_request_view(request, steps, people, grant_key=grant, lines=lines)
 
 
@@ -184,10 +182,10 @@ def people_of(request: RequestLike, steps: Sequence[StepLike]) -> set[int]:
 
 
 def request_facts(
-    session: Session, request: RequestLike, *, connection: RawConnection | None = None
+    db: Session | RawConnection, request: RequestLike
 ) -> tuple[str | None, tuple[LineFacts, ...]]:
     """The request's grant key and its lines."""
-    connection = connection or RawConnection(session)
+    connection = raw_of(db)
     grant = grant_key(connection, request.grant_id) if request.grant_id else None
     lines = tuple(LineFacts(*row) for row in line_rows(connection, request.id or 0))
     return grant, lines
