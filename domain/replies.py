@@ -94,8 +94,12 @@ _NEGATIONS = (
 def _skeleton(text: str) -> str:
     """Return folded text without combining marks, so no accent can hide a keyword."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    bare = "".join(ch for ch in decomposed if not unicodedata.category(ch).startswith("M"))
-    return bare.casefold()
+    if not decomposed.isascii():
+        # No ASCII character is a mark: look only at the distinct non-ASCII ones.
+        marks = {ord(ch) for ch in set(decomposed) if unicodedata.category(ch).startswith("M")}
+        if marks:
+            decomposed = decomposed.translate(dict.fromkeys(marks))
+    return decomposed.casefold()
 
 
 def _ambiguous(reason: str) -> ReplyVerdict:

@@ -86,6 +86,10 @@ _SPACES = re.compile(r"[ \t\n\r\f\v]+")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 
+class _Stopped(Exception):
+    """Raised out of the parser once nothing after this point can reach the text."""
+
+
 class _ReplyTextParser(HTMLParser):
     """Streams HTML into text chunks, skipping quote subtrees and stopping at reply headers."""
 
@@ -193,7 +197,10 @@ class _ReplyTextParser(HTMLParser):
             self._border_div_depth = None
 
     def _stop(self) -> None:
+        # Every handler ignores what follows a stop (and an Outlook header cut keeps only the
+        # chunks before it), so the rest of the document — the quoted mail — is not parsed.
         self._stopped = True
+        raise _Stopped
 
     def text(self) -> str:
         """Return the collected text, truncated at an Outlook quote header if one was found."""
@@ -204,7 +211,10 @@ class _ReplyTextParser(HTMLParser):
 def html_to_text(html: str) -> str:
     """Return the visible text of an HTML reply without the quote blocks of known mail clients."""
     parser = _ReplyTextParser()
-    parser.feed(html)
-    parser.close()
+    try:
+        parser.feed(html)
+        parser.close()
+    except _Stopped:
+        pass
     lines = (line.strip() for line in normalize_text(parser.text()).split("\n"))
     return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()

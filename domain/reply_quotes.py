@@ -19,6 +19,9 @@ _SENTINEL_PHRASES = ("skriv dit svar over denne linje", "write your reply above 
 # Everything str.splitlines() treats as a line break, so that no later splitting disagrees with us.
 _LINE_BREAKS = re.compile("\r\n|[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
+_OTHER_BREAK = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
 _QUOTE_LINE = re.compile(r"^[ \t]*>")
 _SIGNATURE = re.compile(r"^--[ \t]*$")
 _SEPARATOR = re.compile(r"^[ \t]*_{10,}[ \t]*$")
@@ -53,11 +56,20 @@ _DIGIT = re.compile(r"\d")
 def normalize_text(text: str) -> str:
     """Return NFKC text without invisible format characters, with every line break as ``\\n``."""
     text = unicodedata.normalize("NFKC", text)
-    # No ASCII character is a format character: look only at the distinct non-ASCII ones.
-    invisible = {ch for ch in set(text) if not ch.isascii() and unicodedata.category(ch) == "Cf"}
-    if invisible:
-        text = "".join(ch for ch in text if ch not in invisible)
-    text = _LINE_BREAKS.sub("\n", text)
+    if not text.isascii():
+        # No ASCII character is a format character: look only at the distinct non-ASCII ones.
+        invisible = {
+            ord(ch)
+            for ch in set(_NON_ASCII.findall(text))
+            if unicodedata.category(ch) == "Cf"
+        }
+        if invisible:
+            text = text.translate(dict.fromkeys(invisible))
+    # "\r\n" first, then every other break alone: what one left-to-right _LINE_BREAKS.sub does.
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    if _OTHER_BREAK.search(text):
+        text = _LINE_BREAKS.sub("\n", text)
     # NFKC already maps U+00A0 to a space; U+202F and friends too. Kept explicit for clarity.
     return text.replace("\u00a0", " ")
 
@@ -97,17 +109,19 @@ def _is_attribution(lines: list[str], index: int) -> bool:
     return False
 
 
+_SIMPLE_CUTS = (
+    _QUOTE_LINE,
+    _SIGNATURE,
+    _SEPARATOR,
+    _ORIGINAL_MESSAGE,
+    _FORWARD_INTRO,
+    _MOBILE_FOOTER,
+)
+
+
 def _is_cut(lines: list[str], index: int) -> bool:
     line = lines[index]
-    simple = (
-        _QUOTE_LINE,
-        _SIGNATURE,
-        _SEPARATOR,
-        _ORIGINAL_MESSAGE,
-        _FORWARD_INTRO,
-        _MOBILE_FOOTER,
-    )
-    if any(pattern.match(line) for pattern in simple) or _is_sentinel(line):
+    if any(pattern.match(line) for pattern in _SIMPLE_CUTS) or _is_sentinel(line):
         return True
     return _is_outlook_header(lines, index) or _is_attribution(lines, index)
 

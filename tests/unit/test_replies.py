@@ -1,11 +1,14 @@
 """Reply interpretation and quote stripping: pure domain, no I/O."""
 
+import re
 import string
+import unicodedata
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain import replies, reply_html
 from domain.replies import (
     QUOTE_SENTINEL,
     Decision,
@@ -377,3 +380,94 @@ def test_keyword_after_blank_lines_and_invisible_chars_is_recognised(
 def test_nothing_below_the_sentinel_changes_the_new_text(new: str, tail: str) -> None:
     expected = strip_quoted_text(new)
     assert strip_quoted_text(f"{new}\n{QUOTE_SENTINEL}\n{tail}") == expected
+
+
+# --- the shortcuts against their plain definitions -----------------------------------------------
+
+_BREAKS = re.compile("\r\n|[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+odd_text = st.lists(
+    st.one_of(
+        st.sampled_from(
+            [
+                *"aæøåGODKEND \t\n\r\x0b\x0c\x1c\x85\u00a0\u2028\u2029\u200b\u200e\ufeff\u00ad",
+                *["e\u0301", "\u0301", "ﬁ", "Ｇ", "K", "\u212a", "\r\n"],
+            ]
+        ),
+        st.characters(),
+    )
+).map("".join)
+
+
+def plain_normalize(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return _BREAKS.sub("\n", text).replace("\u00a0", " ")
+
+
+def plain_skeleton(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(ch for ch in decomposed if not unicodedata.category(ch).startswith("M"))
+    return bare.casefold()
+
+
+@settings(max_examples=500)
+@given(odd_text)
+def test_normalize_text_is_its_plain_definition(text: str) -> None:
+    assert normalize_text(text) == plain_normalize(text)
+
+
+@settings(max_examples=500)
+@given(odd_text)
+def test_skeleton_is_its_plain_definition(text: str) -> None:
+    assert replies._skeleton(text) == plain_skeleton(text)
+
+
+class _UnstoppedParser(reply_html._ReplyTextParser):
+    """The HTML reader without the early exit: it parses the whole document after a stop."""
+
+    def _stop(self) -> None:
+        self._stopped = True
+
+
+def unstopped_html_to_text(html: str) -> str:
+    parser = _UnstoppedParser()
+    parser.feed(html)
+    parser.close()
+    lines = (line.strip() for line in normalize_text(parser.text()).split("\n"))
+    return reply_html._BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()
+
+
+html_pieces = st.sampled_from(
+    [
+        "<p>",
+        "</p>",
+        "<div>",
+        "</div>",
+        "<br>",
+        '<div style="border-top:solid #E1E1E1 1.0pt">',
+        '<div id="divRplyFwdMsg">',
+        '<div id="appendonsend"></div>',
+        '<div class="gmail_quote">',
+        '<blockquote type="cite">',
+        "</blockquote>",
+        "<b>Fra:</b> Bevilling",
+        "<b>From:</b> x",
+        "Sendt: i dag",
+        "GODKEND",
+        "AFVIS",
+        " tak ",
+        "<head><title>t</title>",
+        "<body>",
+        "<pre>a\n b</pre>",
+        "&amp;",
+        "<!-- c -->",
+        "<",
+        ">",
+    ]
+)
+
+
+@settings(max_examples=500)
+@given(st.lists(html_pieces, max_size=25).map("".join))
+def test_html_early_stop_changes_nothing(html: str) -> None:
+    assert html_to_text(html) == unstopped_html_to_text(html)
