@@ -4,6 +4,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select, update
@@ -11,6 +12,7 @@ from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
 from db.raw import RawConnection, RawSQL, raw_of
+from mail.deferred import Materialized, materialize
 from mail.mime import wire_message
 from models import Outbox, OutboxState
 from models.outbox import ClaimedMail, NewMail
@@ -28,13 +30,13 @@ _OUTBOX = Outbox.__table__  # type: ignore[attr-defined]  # SQLModel sets it on 
 # Written once and run on the session's DB-API connection (enqueue runs in every decision).
 _INSERT = RawSQL(
     "INSERT INTO outbox (key, kind, subject_ref, recipients, subject, body_text, body_html,"
-    " attachments, headers, message_id, raw_message, state, attempts, next_attempt_at,"
-    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " attachments, headers, message_id, raw_message, deferred_body, state, attempts,"
+    " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (key) DO NOTHING RETURNING id",
     [_OUTBOX.c[name] for name in (
         "key", "kind", "subject_ref", "recipients", "subject", "body_text", "body_html",
-        "attachments", "headers", "message_id", "raw_message", "state", "attempts",
-        "next_attempt_at", "created_at")],
+        "attachments", "headers", "message_id", "raw_message", "deferred_body", "state",
+        "attempts", "next_attempt_at", "created_at")],
 )
 _ID_OF_KEY = RawSQL("SELECT id FROM outbox WHERE key = ?", [_OUTBOX.c.key])
 
@@ -46,7 +48,9 @@ def enqueue(
     """Insert mails unless their key exists; returns key → outbox id for every given key.
 
     Each row carries its message as wire bytes, built here once (Date = `now`, the Message-ID
-    derived from the key), so every delivery attempt sends the same bytes. `sender` and
+    derived from the key), so every delivery attempt sends the same bytes; a mail with a
+    `deferred_body` carries its template context instead (with the sender), and the delivery
+    worker renders and stores the bytes before the first attempt (`mail.deferred`). `sender` and
     `sender_name` default to the `mail_from` / `mail_from_name` settings.
     """
     if not mails:
@@ -60,15 +64,19 @@ def enqueue(
     rows: list[tuple[Any, ...]] = []
     for mail in mails:
         message_id = message_id_for(mail.key, domain=domain)
-        raw = wire_message(
-            [mail.recipient], subject=mail.subject, message_id=message_id,
-            ref=mail.subject_ref or mail.key, body_text=mail.body_text, body_html=mail.body_html,
-            attachments=mail.attachments, headers=mail.headers, sender=sender,
-            sender_name=sender_name, date=now)
+        raw, deferred = None, None
+        if mail.deferred_body is not None:
+            deferred = {**mail.deferred_body, "sender": sender, "sender_name": sender_name}
+        else:
+            raw = wire_message(
+                [mail.recipient], subject=mail.subject, message_id=message_id,
+                ref=mail.subject_ref or mail.key, body_text=mail.body_text,
+                body_html=mail.body_html, attachments=mail.attachments, headers=mail.headers,
+                sender=sender, sender_name=sender_name, date=now)
         rows.append((
             mail.key, mail.kind, mail.subject_ref, [mail.recipient], mail.subject, mail.body_text,
             mail.body_html, mail.attachments, {"Date-Enqueued": now.isoformat(), **mail.headers},
-            message_id, raw, OutboxState.PENDING, 0, now, now,
+            message_id, raw, deferred, OutboxState.PENDING, 0, now, now,
         ))
     connection = raw_of(db)
     ids: dict[str, int] = {}
@@ -105,13 +113,28 @@ def claim_batch(
     with Session(engine, expire_on_commit=False) as session:
         rows = session.execute(statement).scalars().all()
         session.commit()
-    claimed = [ClaimedMail(
+    return sorted((claimed_mail(row) for row in rows), key=lambda mail: mail.id)
+
+
+def claimed_mail(row: Outbox) -> ClaimedMail:
+    """An outbox row as the delivery worker handles it."""
+    return ClaimedMail(
         id=row.id or 0, key=row.key, kind=row.kind, subject_ref=row.subject_ref,
         recipients=list(row.recipients), subject=row.subject, body_text=row.body_text,
         body_html=row.body_html, attachments=list(row.attachments), headers=dict(row.headers),
-        message_id=row.message_id, attempts=row.attempts, raw_message=row.raw_message)
-        for row in rows]
-    return sorted(claimed, key=lambda mail: mail.id)
+        message_id=row.message_id, attempts=row.attempts, raw_message=row.raw_message,
+        deferred_body=row.deferred_body)
+
+
+def stored_message(row: Outbox, *, templates_dir: Path) -> tuple[str, bytes]:
+    """(text body, wire bytes) of a row: as stored, or rendered now if it is still deferred.
+
+    For readers outside delivery (tests, inspection); nothing is written.
+    """
+    if row.raw_message is None and row.deferred_body is not None:
+        done = materialize(claimed_mail(row), templates_dir=templates_dir)
+        return done.body_text, done.raw_message
+    return row.body_text, bytes(row.raw_message or b"")
 
 
 @dataclass(frozen=True)
@@ -165,6 +188,25 @@ def record_outcomes(
                 col(Outbox.state) == OutboxState.SENDING,
             ).values(state=OutboxState.SENT, sent_at=now, claimed_until=None, last_error=None))
         append_events(session, events, now=now)
+        session.commit()
+
+
+def store_materialized(
+    engine: Engine, rendered: Sequence[tuple[int, Materialized]], *, worker: str
+) -> None:
+    """Keep the bodies and bytes rendered for deferred rows we still hold, before sending.
+
+    Every later attempt (a retry, or another worker after our lease) sends these same bytes.
+    """
+    if not rendered:
+        return
+    with Session(engine) as session:
+        for outbox_id, done in rendered:
+            session.execute(update(Outbox).where(
+                col(Outbox.id) == outbox_id, col(Outbox.raw_message).is_(None),
+                col(Outbox.state) == OutboxState.SENDING, col(Outbox.claimed_by) == worker,
+            ).values(body_text=done.body_text, body_html=done.body_html,
+                     raw_message=done.raw_message))
         session.commit()
 
 

@@ -2,7 +2,9 @@
 
 Each row's message was built and stored as wire bytes at enqueue (`Outbox.raw_message`), so
 sending is `sendmail(bounce+<id>@domain, [rcpt], raw)` and a retry sends the same bytes with the
-same Message-ID. Outcomes are committed in groups (`OutcomeRecorder`): when `flush_every`
+same Message-ID. Approval and outcome mails are stored as a template context instead
+(`mail.deferred`: a decision need not render them); right after claiming, the worker renders
+those, stores the bodies and bytes in their rows, and only then sends, so retries are the same. Outcomes are committed in groups (`OutcomeRecorder`): when `flush_every`
 (default 25) results are pending, when the oldest pending result is `flush_after` seconds
 (default 0.025) old, and at the end of every claimed batch — one transaction per group, the
 rows' states and their audit events together. A flush runs inline on the event loop (no thread,
@@ -32,8 +34,10 @@ import asyncio
 import os
 import random
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -41,9 +45,10 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from sqlalchemy import Engine
 
 from config.settings import Settings
-from db.outbox import SendOutcome, claim_batch, record_outcomes
+from db.outbox import SendOutcome, claim_batch, record_outcomes, store_materialized
 from domain.retry import retry_delay
 from flows import runtime
+from mail.deferred import DeferredBodyError, Materialized, materialize
 from mail.mime import envelope_sender, raw_message_for
 from mail.smtp_delivery import (
     DeliveryResult,
@@ -140,6 +145,33 @@ def _outcome(result: DeliveryResult, *, settings: Settings, now: datetime) -> Se
     return SendOutcome(result.mail, "retry", str(error), error.code, retry_at=now + delay)
 
 
+def materialize_batch(
+    engine: Engine, batch: Sequence[ClaimedMail], *, worker: str, templates_dir: Path
+) -> tuple[list[ClaimedMail], list[SendOutcome]]:
+    """Render the deferred mails of a claimed batch and store them; (sendable, failed).
+
+    A mail whose stored context cannot be rendered fails at once (no retry can fix it) and
+    shows up in the delivery-failures artifact; the others are sent as if built at enqueue.
+    """
+    sendable: list[ClaimedMail] = []
+    failed: list[SendOutcome] = []
+    rendered: list[tuple[int, Materialized]] = []
+    for mail in batch:
+        if mail.raw_message is not None or mail.deferred_body is None:
+            sendable.append(mail)
+            continue
+        try:
+            done = materialize(mail, templates_dir=templates_dir)
+        except DeferredBodyError as exc:
+            failed.append(SendOutcome(mail, "failed", f"cannot render the mail: {exc}"))
+            continue
+        rendered.append((mail.id, done))
+        sendable.append(replace(mail, body_text=done.body_text, body_html=done.body_html,
+                                raw_message=done.raw_message))
+    store_materialized(engine, rendered, worker=worker)
+    return sendable, failed
+
+
 async def drain_outbox(*, now: datetime | None = None, max_batches: int = MAX_BATCHES,
                        worker: str | None = None, flush_every: int = FLUSH_EVERY,
                        flush_after: float = FLUSH_AFTER_SECONDS) -> dict[str, Any]:
@@ -174,12 +206,20 @@ async def drain_outbox(*, now: datetime | None = None, max_batches: int = MAX_BA
                              "subject": result.mail.subject, "error": outcome.error or ""})
 
     for _ in range(max_batches):
-        batch = claim_batch(engine, worker=worker_id, now=clock(),
-                            lease_seconds=settings.delivery_lease_seconds,
-                            limit=settings.delivery_batch_size)
-        if not batch:
+        claimed = claim_batch(engine, worker=worker_id, now=clock(),
+                              lease_seconds=settings.delivery_lease_seconds,
+                              limit=settings.delivery_batch_size)
+        if not claimed:
             break
         counts["batches"] += 1
+        batch, unrenderable = materialize_batch(engine, claimed, worker=worker_id,
+                                                templates_dir=settings.templates_dir)
+        for outcome in unrenderable:
+            recorder.add(outcome)
+            counts["failed"] += 1
+            failures.append({"outbox id": outcome.mail.id,
+                             "to": ", ".join(outcome.mail.recipients),
+                             "subject": outcome.mail.subject, "error": outcome.error or ""})
         try:
             await deliver(batch, config=config, build=raw, envelope_from=envelope,
                           concurrency=settings.send_concurrency, limiter=limiter,

@@ -37,19 +37,46 @@ def _environment(templates_dir: Path) -> Environment:
     )
 
 
-def render_mail(
-    name: str, *, language: str, context: dict[str, Any], templates_dir: Path
-) -> RenderedMail:
-    """Render `<name>.<language>.{subject,txt,html}.j2`; unknown languages fall back to Danish."""
+def _render(
+    name: str, parts: tuple[str, ...], *, language: str, context: dict[str, Any],
+    templates_dir: Path,
+) -> dict[str, str]:
     language = language if language in SUPPORTED_LANGUAGES else "da"
     env = _environment(templates_dir)
-    parts: dict[str, str] = {}
-    for part in ("subject", "txt", "html"):
+    rendered: dict[str, str] = {}
+    for part in parts:
         template_name = f"{name}.{language}.{part}.j2"
         try:
             template = env.get_template(template_name)
         except Exception as exc:  # jinja2 raises TemplateNotFound; keep one error type for callers
             raise TemplateMissingError(template_name) from exc
-        parts[part] = template.render(**context)
-    subject = " ".join(parts["subject"].split())
-    return RenderedMail(subject=subject, text=parts["txt"], html=parts["html"])
+        rendered[part] = template.render(**context)
+    return rendered
+
+
+def render_mail(
+    name: str, *, language: str, context: dict[str, Any], templates_dir: Path
+) -> RenderedMail:
+    """Render `<name>.<language>.{subject,txt,html}.j2`; unknown languages fall back to Danish."""
+    parts = _render(name, ("subject", "txt", "html"), language=language, context=context,
+                    templates_dir=templates_dir)
+    return RenderedMail(subject=" ".join(parts["subject"].split()), text=parts["txt"],
+                        html=parts["html"])
+
+
+def render_subject(
+    name: str, *, language: str, context: dict[str, Any], templates_dir: Path
+) -> str:
+    """Only the subject line of `render_mail` (the bodies are rendered later, at delivery)."""
+    parts = _render(name, ("subject",), language=language, context=context,
+                    templates_dir=templates_dir)
+    return " ".join(parts["subject"].split())
+
+
+def render_bodies(
+    name: str, *, language: str, context: dict[str, Any], templates_dir: Path
+) -> tuple[str, str]:
+    """Only the (text, html) bodies of `render_mail`."""
+    parts = _render(name, ("txt", "html"), language=language, context=context,
+                    templates_dir=templates_dir)
+    return parts["txt"], parts["html"]

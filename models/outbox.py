@@ -39,6 +39,10 @@ class Outbox(SQLModel, table=True):
     # The message exactly as it goes on the wire (7-bit, CRLF), built once at enqueue so every
     # attempt sends the same bytes. NULL only on rows enqueued before migration 0003.
     raw_message: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    # Approval mails: the bodies are rendered by the delivery worker from this stored template
+    # context (`mail.deferred`), then stored in body_text/body_html/raw_message before the first
+    # attempt. NULL for mails rendered at enqueue.
+    deferred_body: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONText))
     state: OutboxState = Field(default=OutboxState.PENDING, max_length=16)
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
@@ -66,6 +70,7 @@ class ClaimedMail:
     message_id: str
     attempts: int
     raw_message: bytes | None = None
+    deferred_body: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -81,3 +86,5 @@ class NewMail:
     body_html: str
     attachments: list[dict[str, Any]] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
+    # Set instead of the bodies when the delivery worker renders them (`mail.deferred`).
+    deferred_body: dict[str, Any] | None = None

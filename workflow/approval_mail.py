@@ -6,8 +6,9 @@ from typing import Any
 
 from domain.replies import QUOTE_SENTINEL
 from domain.request_changes import describe_changes
+from mail.deferred import deferred_body
 from mail.formatting import long_date, money
-from mail.render import RenderedMail, render_mail
+from mail.render import RenderedMail, render_mail, render_subject
 from models.outbox import NewMail
 from workflow.context import WorkflowContext
 from workflow.tokens import reply_address, sign_link
@@ -119,6 +120,36 @@ def _new_mail(
     )
 
 
+def _deferred_mail(
+    template: str,
+    *,
+    key: str,
+    subject_ref: str,
+    recipient: str,
+    language: str,
+    context: dict[str, Any],
+    addressing: MailAddressing,
+    ctx: WorkflowContext,
+) -> NewMail:
+    """The outbox entry for a mail whose bodies the delivery worker renders (`mail.deferred`).
+
+    The subject is rendered now: lists and reports show it before the mail is sent.
+    """
+    subject = render_subject(template, language=language, context=context,
+                             templates_dir=ctx.settings.templates_dir)
+    return NewMail(
+        key=key,
+        kind=template,
+        subject_ref=subject_ref,
+        recipient=recipient,
+        subject=subject,
+        body_text="",
+        body_html="",
+        headers=addressing.headers(),
+        deferred_body=deferred_body(template, language=language, context=context),
+    )
+
+
 def approval_request_mail(
     request: RequestView,
     step: StepView,
@@ -153,20 +184,19 @@ def approval_request_mail(
         "changes": describe_changes(request.previous, request.content, language=language),
         "approved": approved,
     }
-    rendered = render_mail(
-        "approval_request", language=language, context=context, templates_dir=settings.templates_dir
-    )
     addressing = MailAddressing(
         reply_address(token, domain=settings.mail_domain),
         thread_id(request, domain=settings.mail_domain),
     )
-    return _new_mail(
+    return _deferred_mail(
+        "approval_request",
         key=f"approval:{step.id}:{token_id}",
-        kind="approval_request",
         subject_ref=f"step:{step.id}",
         recipient=step.approver.email,
-        rendered=rendered,
+        language=language,
+        context=context,
         addressing=addressing,
+        ctx=ctx,
     )
 
 
@@ -183,26 +213,23 @@ def outcome_mail(request: RequestView, *, approved: bool, ctx: WorkflowContext) 
         for s in request.steps
         if s.version == request.version and s.decision
     ]
-    rendered = render_mail(
-        "approval_outcome",
-        language=language,
-        templates_dir=ctx.settings.templates_dir,
-        context={
-            "lang": language,
-            "recipient_name": request.requester.name,
-            "approved": approved,
-            "decisions": decisions,
-            "request": _request_context(request, language),
-        },
-    )
+    context = {
+        "lang": language,
+        "recipient_name": request.requester.name,
+        "approved": approved,
+        "decisions": decisions,
+        "request": _request_context(request, language),
+    }
     addressing = MailAddressing(None, thread_id(request, domain=ctx.settings.mail_domain))
-    return _new_mail(
+    return _deferred_mail(
+        "approval_outcome",
         key=f"outcome:{request.key}:{request.version}",
-        kind="approval_outcome",
         subject_ref=f"request:{request.key}",
         recipient=request.requester.email,
-        rendered=rendered,
+        language=language,
+        context=context,
         addressing=addressing,
+        ctx=ctx,
     )
 
 

@@ -16,6 +16,7 @@ from sqlmodel import Session, col
 
 from config.settings import Settings, get_settings
 from db.engine import get_engine, transaction
+from db.outbox import stored_message
 from db.requests import apply_requests
 from loading.register_file import read_register
 from models import ApprovalStep, ApprovalToken, AuditEvent, BudgetRequest, Outbox, Person
@@ -45,10 +46,11 @@ def seed_request(engine: Engine, settings: Settings, key: str = KEY) -> None:
 
 def mails(engine: Engine) -> list[tuple[str, str, str]]:
     """(recipient, kind, text body) of every outbox row, oldest first."""
+    templates = Settings().templates_dir
     with Session(engine) as session:
-        rows = session.execute(select(col(Outbox.recipients), col(Outbox.kind),
-                                      col(Outbox.body_text)).order_by(col(Outbox.id))).all()
-    return [(", ".join(recipients), kind, body) for recipients, kind, body in rows]
+        rows = session.execute(select(Outbox).order_by(col(Outbox.id))).scalars().all()
+        return [(", ".join(row.recipients), row.kind,
+                 stored_message(row, templates_dir=templates)[0]) for row in rows]
 
 
 def link_path(engine: Engine, recipient: str) -> str:

@@ -20,6 +20,7 @@ from sqlmodel import Session, col
 
 from config.settings import Settings
 from db.engine import transaction
+from db.outbox import stored_message
 from db.requests import RequestLoadReport, apply_requests
 from loading.register_file import read_register
 from models import ApprovalStep, BudgetRequest, Outbox, Person
@@ -126,10 +127,11 @@ class OutboxMail:
 def outbox(engine: Engine, *, kind: str | None = None, recipient: str | None = None,
            ) -> list[OutboxMail]:
     """Outbox rows in id order, optionally filtered by kind (prefix) and recipient."""
+    templates = Settings().templates_dir
     with Session(engine) as session:
         rows = session.execute(select(Outbox).order_by(col(Outbox.id))).scalars().all()
         mails = [OutboxMail(r.id or 0, r.kind, r.recipients[0], r.subject_ref, dict(r.headers),
-                            r.body_text, bytes(r.raw_message or b"")) for r in rows]
+                            *stored_message(r, templates_dir=templates)) for r in rows]
     return [m for m in mails if (kind is None or m.kind.startswith(kind))
             and (recipient is None or m.recipient == recipient)]
 
