@@ -65,9 +65,7 @@ def normalize_text(text: str) -> str:
         }
         if invisible:
             text = text.translate(dict.fromkeys(invisible))
-    # "\r\n" first, then every other break alone: what one left-to-right _LINE_BREAKS.sub does.
-    if "\r" in text:
-        text = text.replace("\r\n", "\n")
+    # One left-to-right pass ("\r\r\n" is two breaks), and only when there is a break to map.
     if _OTHER_BREAK.search(text):
         text = _LINE_BREAKS.sub("\n", text)
     # NFKC already maps U+00A0 to a space; U+202F and friends too. Kept explicit for clarity.
