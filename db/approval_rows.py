@@ -40,6 +40,7 @@ class RequestRow:
     grant_id: int | None
     content_snapshot: dict[str, Any]
     previous_snapshot: dict[str, Any] | None
+    grant_key: str | None  # the key of grant_id's grant, read in the same statement
 
 
 @dataclass
@@ -89,14 +90,19 @@ _REQUEST_COLUMNS = (
 _STEP_COLUMNS = tuple(field for field in StepRow.__dataclass_fields__)
 _TOKEN_COLUMNS = ("id", "step_id", "version", "expires_at", "used_at")
 
+# The request's columns and its grant's key (a scalar subquery: FOR UPDATE locks only the request).
+_SELECT_REQUEST = (
+    f"SELECT {', '.join(f'r.{name}' for name in _REQUEST_COLUMNS)},"  # noqa: S608 (fixed)
+    " (SELECT g.key FROM grants g WHERE g.id = r.grant_id) FROM budget_request r"
+)
 _LOCK_REQUEST_OF_STEP = RawSQL(
-    f"SELECT {', '.join(_REQUEST_COLUMNS)} FROM budget_request"  # noqa: S608  (fixed names)
-    " WHERE id = (SELECT request_id FROM approval_step WHERE id = ?)",
-    [_S.c.id], [_R.c[name] for name in _REQUEST_COLUMNS], lock=True,
+    _SELECT_REQUEST  # noqa: S608  (fixed column and table names)
+    + " WHERE r.id = (SELECT request_id FROM approval_step WHERE id = ?)",
+    [_S.c.id], [*(_R.c[name] for name in _REQUEST_COLUMNS), None], lock=True,
 )
 _REQUEST_BY_ID = RawSQL(
-    f"SELECT {', '.join(_REQUEST_COLUMNS)} FROM budget_request WHERE id = ?",  # noqa: S608
-    [_R.c.id], [_R.c[name] for name in _REQUEST_COLUMNS],
+    _SELECT_REQUEST + " WHERE r.id = ?",
+    [_R.c.id], [*(_R.c[name] for name in _REQUEST_COLUMNS), None],
 )
 _STEPS_OF_REQUEST = RawSQL(
     f"SELECT {', '.join(_STEP_COLUMNS)} FROM approval_step"  # noqa: S608  (fixed names)

@@ -20,8 +20,9 @@ _HEAD_FOR_UPDATE = RawSQL("SELECT last_seq, last_hash FROM audithead WHERE id = 
 _INSERT_EVENT = RawSQL(
     "INSERT INTO auditevent (seq, at, kind, subject, actor, details, prev_hash, hash)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    # details: bound as the canonical JSON text itself (what JSONText would have written).
     (_EVENTS.c.seq, _EVENTS.c.at, _EVENTS.c.kind, _EVENTS.c.subject, _EVENTS.c.actor,
-     _EVENTS.c.details, _EVENTS.c.prev_hash, _EVENTS.c.hash),
+     None, _EVENTS.c.prev_hash, _EVENTS.c.hash),
 )
 _MOVE_HEAD = RawSQL(
     "UPDATE audithead SET last_seq = ?, last_hash = ? WHERE id = 1",
@@ -51,6 +52,23 @@ def event_hash(
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def _canonical_details(details: dict[str, Any]) -> str:
+    """The details as JSONText stores them (sorted keys, compact), after a JSON round trip."""
+    return json.dumps(json.loads(json.dumps(details, default=str)), sort_keys=True,
+                      ensure_ascii=False, separators=(",", ":"))
+
+
+def _hash_with_details_json(
+    *, prev_hash: str, seq: int, at: datetime, kind: str, subject: str, actor: str,
+    details_json: str,
+) -> str:
+    """`event_hash` with the details already in canonical JSON (the array is the same text)."""
+    head = json.dumps([prev_hash, seq, at.isoformat(timespec="microseconds"), kind, subject, actor],
+                      ensure_ascii=False, separators=(",", ":"))
+    canonical = f"{head[:-1]},{details_json}]"
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def append_events(db: Session | RawConnection, events: Iterable[NewEvent], *, now: datetime) -> int:
     """Append events to the chain in this transaction; returns how many were written."""
     batch = list(events)
@@ -65,10 +83,12 @@ def append_events(db: Session | RawConnection, events: Iterable[NewEvent], *, no
     rows = []
     for event in batch:
         seq += 1
-        details = json.loads(json.dumps(event.details, default=str))
-        digest = event_hash(prev_hash=prev, seq=seq, at=at, kind=event.kind,
-                            subject=event.subject, actor=event.actor, details=details)
-        rows.append((seq, at, event.kind, event.subject, event.actor, details, prev, digest))
+        # One canonical text is both hashed and stored: what verify_chain reads back and hashes.
+        details_json = _canonical_details(event.details)
+        digest = _hash_with_details_json(prev_hash=prev, seq=seq, at=at, kind=event.kind,
+                                         subject=event.subject, actor=event.actor,
+                                         details_json=details_json)
+        rows.append((seq, at, event.kind, event.subject, event.actor, details_json, prev, digest))
         prev = digest
     raw.run_many(_INSERT_EVENT, rows)
     raw.run(_MOVE_HEAD, seq, prev)

@@ -1,5 +1,8 @@
 """Engines and sessions: SQLite gets WAL and BEGIN IMMEDIATE so concurrent writers queue up."""
 
+import sqlite3
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,9 +14,58 @@ from sqlmodel import Session, create_engine
 from db.raw import RawConnection
 
 _engines: dict[str, Engine] = {}
+_checkpointers: list["WalCheckpointer"] = []
+# Pages in the WAL before a committing writer checkpoints it itself: a safety net only, the
+# engine's WalCheckpointer normally has done it (the default 1,000 made every ~60th decision
+# wait ~5-40 ms for the copy and its fsyncs).
+AUTOCHECKPOINT_PAGES = 10_000
 
 
-def _configure_sqlite(engine: Engine) -> None:
+class WalCheckpointer:
+    """Checkpoints one SQLite file's WAL from its own thread, so commits never wait for it.
+
+    SQLite's docs suggest exactly this for write-heavy applications: a PASSIVE checkpoint copies
+    committed pages back into the database without blocking readers or writers (if it cannot
+    finish, the next round does). Started on the engine's first connection; stopped by
+    `stop()`, `dispose_engines()` or when the engine is garbage-collected.
+    """
+
+    def __init__(self, path: str, *, interval_seconds: float = 0.25) -> None:
+        self.path = path
+        self.interval_seconds = interval_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the thread once (later calls do nothing)."""
+        with self._lock:
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(
+                    target=self._run, name=f"wal-checkpoint {self.path}", daemon=True)
+                self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and close its connection."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                     timeout=0)
+        try:
+            while not self._stop.wait(self.interval_seconds):
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    continue  # busy, or the file is gone: the next round (or a writer) does it
+        finally:
+            connection.close()
+
+
+def _configure_sqlite(engine: Engine, checkpointer: WalCheckpointer | None) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let us emit BEGIN ourselves: pysqlite's implicit BEGIN is DEFERRED, and a deferred
@@ -24,6 +76,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        if checkpointer is not None:
+            cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+            checkpointer.start()
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -43,7 +98,12 @@ def make_engine(url: str) -> Engine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # The pool hands a connection to one thread at a time; servers run DB work in threads.
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-        _configure_sqlite(engine)
+        checkpointer = None
+        if database and database != ":memory:" and not database.startswith("file:"):
+            checkpointer = WalCheckpointer(database)
+            _checkpointers.append(checkpointer)
+            weakref.finalize(engine, checkpointer.stop)
+        _configure_sqlite(engine, checkpointer)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
@@ -57,10 +117,13 @@ def get_engine(url: str) -> Engine:
 
 
 def dispose_engines() -> None:
-    """Close every pooled connection (tests and forked processes call this)."""
+    """Close every pooled connection and stop the checkpoint threads (tests, forked processes)."""
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
+    for checkpointer in _checkpointers:
+        checkpointer.stop()
+    _checkpointers.clear()
 
 
 @contextmanager
@@ -77,9 +140,24 @@ def transaction(engine: Engine) -> Iterator[Session]:
 
 @contextmanager
 def raw_transaction(engine: Engine) -> Iterator[RawConnection]:
-    """A transaction for code that needs no ORM session (`db.raw`); committed on success."""
-    with engine.begin() as connection:
-        yield RawConnection.on(connection)
+    """A transaction for code that needs no ORM session (`db.raw`); committed on success.
+
+    A pooled DB-API connection, without the Core connection around it (~0.1 ms per
+    transaction less, which a decision notices): we begin and end the transaction ourselves.
+    """
+    pooled = engine.raw_connection()
+    try:
+        driver = pooled.driver_connection
+        if engine.dialect.name == "sqlite":
+            driver.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]  # sqlite3 connection
+        try:
+            yield RawConnection.of_driver(driver, engine.dialect)
+            pooled.commit()
+        except BaseException:
+            pooled.rollback()
+            raise
+    finally:
+        pooled.close()  # back to the pool
 
 
 def is_postgres(engine: Engine) -> bool:

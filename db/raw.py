@@ -8,10 +8,13 @@ datetimes, JSON text, enum names). The statements run in the session's transacti
 """
 
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, Dialect, Numeric
+from sqlalchemy import Column, Date, Dialect, Numeric
 from sqlmodel import Session
+
+from models.types import UTCDateTime
 
 Processor = Callable[[Any], Any] | None
 
@@ -61,9 +64,24 @@ class RawSQL:
         return found
 
 
+def _sqlite_utc_to_text(value: datetime) -> str:
+    """UTCDateTime's SQLite storage text (naive UTC, microseconds), as SQLAlchemy writes it."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _sqlite_text_to_utc(value: str) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _sqlite_text_to_date(value: str) -> date:
+    return date.fromisoformat(value)
+
+
 def _bind_processor(column: Column[Any] | None, dialect: Dialect) -> Processor:
     if column is None:
         return None
+    if dialect.name == "sqlite" and isinstance(column.type, UTCDateTime):
+        return _sqlite_utc_to_text  # same text as the type's processors, without their regexes
     processor: Processor = column.type.dialect_impl(dialect).bind_processor(dialect)
     return processor
 
@@ -71,6 +89,10 @@ def _bind_processor(column: Column[Any] | None, dialect: Dialect) -> Processor:
 def _result_processor(column: Column[Any] | None, dialect: Dialect) -> Processor:
     if column is None:
         return None
+    if dialect.name == "sqlite" and isinstance(column.type, UTCDateTime):
+        return _sqlite_text_to_utc
+    if dialect.name == "sqlite" and type(column.type) is Date:
+        return _sqlite_text_to_date
     # psycopg's numeric processor wants the column's type code; 1700 is PostgreSQL's `numeric`.
     coltype = 1700 if isinstance(column.type, Numeric) else None
     processor: Processor = column.type.dialect_impl(dialect).result_processor(dialect, coltype)
@@ -112,14 +134,13 @@ class RawConnection:
         self._dbapi: Any = dbapi
 
     @classmethod
-    def on(cls, connection: Connection) -> "RawConnection":
-        """The raw side of a Core connection already in a transaction (no ORM session)."""
+    def of_driver(cls, driver: Any, dialect: Dialect) -> "RawConnection":
+        """A driver connection (sqlite3, psycopg) already in a transaction, without a session."""
+        if driver is None:
+            raise RuntimeError("no DB-API connection")
         raw = cls.__new__(cls)
-        raw.dialect = connection.dialect
-        dbapi = connection.connection.driver_connection
-        if dbapi is None:
-            raise RuntimeError("the connection has no DB-API connection")
-        raw._dbapi = dbapi
+        raw.dialect = dialect
+        raw._dbapi = driver
         return raw
 
     @property

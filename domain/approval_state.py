@@ -170,6 +170,9 @@ class _Run:
     def __init__(self, steps: Sequence[StepSnapshot], *, request_key: str) -> None:
         self.steps = {step.step_id: step for step in steps}
         self.state = {step.step_id: step.state for step in steps}
+        self._by_stage: dict[str, list[int]] = {}
+        for step in steps:
+            self._by_stage.setdefault(step.stage_key, []).append(step.step_id)
         self.request_key = request_key
         self.changes: list[tuple[int, StepState]] = []
 
@@ -181,7 +184,7 @@ class _Run:
         self.changes.append((step_id, new))
 
     def stage_ids(self, stage_key: str) -> list[int]:
-        return [i for i, step in self.steps.items() if step.stage_key == stage_key]
+        return list(self._by_stage.get(stage_key, ()))
 
     def open_ids(self) -> list[int]:
         return [i for i in self.steps if self.state[i] in OPEN_STEP_STATES]

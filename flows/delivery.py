@@ -4,7 +4,8 @@ Each row's message was built and stored as wire bytes at enqueue (`Outbox.raw_me
 sending is `sendmail(bounce+<id>@domain, [rcpt], raw)` and a retry sends the same bytes with the
 same Message-ID. Approval and outcome mails are stored as a template context instead
 (`mail.deferred`: a decision need not render them); right after claiming, the worker renders
-those, stores the bodies and bytes in their rows, and only then sends, so retries are the same. Outcomes are committed in groups (`OutcomeRecorder`): when `flush_every`
+those, stores the bodies and bytes in their rows, and only then sends, so retries are the same.
+Outcomes are committed in groups (`OutcomeRecorder`): when `flush_every`
 (default 25) results are pending, when the oldest pending result is `flush_after` seconds
 (default 0.025) old, and at the end of every claimed batch — one transaction per group, the
 rows' states and their audit events together. A flush runs inline on the event loop (no thread,

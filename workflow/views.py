@@ -1,5 +1,6 @@
 """Read models for mails and pages: a request with its lines and steps, loaded in few queries."""
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -7,7 +8,7 @@ from typing import Any, Protocol
 
 from sqlmodel import Session
 
-from db.approval_rows import grant_key, line_rows, people_rows, steps_of_request
+from db.approval_rows import RequestRow, grant_key, line_rows, people_rows, steps_of_request
 from db.raw import RawConnection, raw_of
 from db.requests import LineFacts, totals
 
@@ -186,9 +187,30 @@ def request_facts(
 ) -> tuple[str | None, tuple[LineFacts, ...]]:
     """The request's grant key and its lines."""
     connection = raw_of(db)
-    grant = grant_key(connection, request.grant_id) if request.grant_id else None
-    lines = tuple(LineFacts(*row) for row in line_rows(connection, request.id or 0))
-    return grant, lines
+    if isinstance(request, RequestRow):  # read with the request already
+        grant = request.grant_key
+    else:
+        grant = grant_key(connection, request.grant_id) if request.grant_id else None
+    return grant, _lines_of_version(connection, request.id or 0, request.version)
+
+
+# A version is the hash of a request's amounts and texts, its lines included: the lines of
+# (request, version) never change, and every decision and reminder mail needs them again.
+_LINES_CACHE: OrderedDict[tuple[int, str], tuple[LineFacts, ...]] = OrderedDict()
+_LINES_CACHE_SIZE = 2048
+
+
+def _lines_of_version(
+    connection: RawConnection, request_id: int, version: str
+) -> tuple[LineFacts, ...]:
+    key = (request_id, version)
+    lines = _LINES_CACHE.get(key)
+    if lines is None:
+        lines = tuple(LineFacts(*row) for row in line_rows(connection, request_id))
+        _LINES_CACHE[key] = lines
+        if len(_LINES_CACHE) > _LINES_CACHE_SIZE:
+            _LINES_CACHE.popitem(last=False)
+    return lines
 
 
 def assemble_request_view(
