@@ -28,6 +28,7 @@ if __package__ in (None, ""):  # run as `python bench/<name>.py`: make `bench` i
 
 from bench.deadlines_db import AS_OF, ensure
 from bench.support import markdown_table
+from db.engine import close_engine
 
 TARGET_MS_1M = 100.0
 TARGET_RATIO = 3.0
@@ -200,7 +201,7 @@ def measure(size: int, *, due: int, runs: int, rebuild: bool, show_plan: bool) -
             parts = [read_parts_once(engine) for _ in range(runs)]
             plan = explain(engine, timer, ("due_grant_ids", "due_rows")) if show_plan else ""
         finally:
-            engine.dispose()
+            close_engine(engine)
     families = sorted({label for run in timed for label in run.sql_ms})
     return {
         "size": size, "due": due, "built": built,

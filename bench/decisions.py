@@ -41,7 +41,7 @@ from sqlmodel import Session, col
 from bench.support import PROJECT_ROOT
 from config.closed_days import working_calendar
 from config.settings import Settings
-from db.engine import make_engine, raw_transaction, transaction
+from db.engine import close_engine, make_engine, raw_transaction, transaction
 from db.migrate import upgrade_to_head
 from db.outbox import stored_message
 from db.register import apply_register
@@ -244,7 +244,7 @@ def measure(database: Callable[[str], AbstractContextManager[str]], register: Pa
                     profile.disable()
                 check_finished(engine, n)
             finally:
-                engine.dispose()
+                close_engine(engine)
         results.append(timing)
     return results[0], results[1], results[2]
 

@@ -33,6 +33,7 @@ from bench.support import (
     sample_reminder_mails,
     stop_process,
 )
+from db.engine import close_engine
 
 TARGET_RATIO = 0.7
 
@@ -150,7 +151,7 @@ def enqueue_mails(url: str, count: int, *, now: datetime) -> None:
         with transaction(engine) as session:
             enqueue(session, mails, now=now, domain=get_settings().mail_domain)
     finally:
-        engine.dispose()
+        close_engine(engine)
 
 
 def outbox_message_ids(url: str) -> tuple[set[str], dict[str, int]]:
@@ -166,7 +167,7 @@ def outbox_message_ids(url: str) -> tuple[set[str], dict[str, int]]:
             ids = set(connection.execute(text("SELECT message_id FROM outbox")).scalars())
         return ids, outbox_counts(engine)
     finally:
-        engine.dispose()
+        close_engine(engine)
 
 
 def bench_pipeline(label: str, url: str, *, count: int, port: int, concurrency: int,
@@ -296,7 +297,7 @@ def per_message_costs(workdir: Path, *, count: int) -> dict[str, float]:
             flatten_message(message)
         flattened = time.perf_counter()
     finally:
-        engine.dispose()
+        close_engine(engine)
     per = 1000 / len(claimed)
     return {
         "enqueue, incl. build + flatten into raw_message (at enqueue, not at delivery)":

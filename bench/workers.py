@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from bench.support import PROJECT_ROOT, maildir_files, markdown_table, message_ids, running_sink
+from db.engine import close_engine
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -41,7 +42,7 @@ def enqueue_rows(url: str, count: int, *, round_name: str) -> None:
                 domain="bevilling.example.org", sender="bevilling@bevilling.example.org",
                 sender_name="Bevilling")
         session.commit()
-    engine.dispose()
+    close_engine(engine)
 
 
 def run_round(url: str, workers: int, count: int, work: Path) -> list[object]:

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from config.settings import PROJECT_ROOT
+from db.engine import close_engine
 
 VAR = PROJECT_ROOT / "var"
 SEED = PROJECT_ROOT / "data" / "aarhus-budget-2026-2029.yaml"
@@ -70,7 +71,7 @@ def ensure_postgres_database(url: str) -> None:
                               {"n": target.database}).scalar()
         if not exists:
             conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    engine.dispose()
+    close_engine(engine)
 
 
 def main() -> None:

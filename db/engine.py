@@ -15,6 +15,7 @@ from db.raw import RawConnection
 
 _engines: dict[str, Engine] = {}
 _checkpointers: list["WalCheckpointer"] = []
+_checkpointer_of: "weakref.WeakKeyDictionary[Engine, WalCheckpointer]" = weakref.WeakKeyDictionary()
 # Pages in the WAL before a committing writer checkpoints it itself: a safety net only, the
 # engine's WalCheckpointer normally has done it (the default 1,000 made every ~60th decision
 # wait ~5-40 ms for the copy and its fsyncs).
@@ -102,6 +103,7 @@ def make_engine(url: str) -> Engine:
         if database and database != ":memory:" and not database.startswith("file:"):
             checkpointer = WalCheckpointer(database)
             _checkpointers.append(checkpointer)
+            _checkpointer_of[engine] = checkpointer
             weakref.finalize(engine, checkpointer.stop)
         _configure_sqlite(engine, checkpointer)
         return engine
@@ -114,6 +116,14 @@ def get_engine(url: str) -> Engine:
     if engine is None:
         engine = _engines[url] = make_engine(url)
     return engine
+
+
+def close_engine(engine: Engine) -> None:
+    """Close an engine's pooled connections and stop its checkpoint thread, if it has one."""
+    engine.dispose()
+    checkpointer = _checkpointer_of.pop(engine, None)
+    if checkpointer is not None:
+        checkpointer.stop()
 
 
 def dispose_engines() -> None:

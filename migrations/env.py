@@ -5,7 +5,7 @@ from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers every table on the metadata)
 from config.settings import get_settings
-from db.engine import make_engine
+from db.engine import close_engine, make_engine
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -25,7 +25,7 @@ def run_migrations() -> None:
         context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()
-    engine.dispose()
+    close_engine(engine)
 
 
 run_migrations()

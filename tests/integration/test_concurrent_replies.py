@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
-from db.engine import make_engine, transaction
+from db.engine import close_engine, make_engine, transaction
 from models import Delegation, Person
 from tests.support.approvals import (
     SUBMITTED,
@@ -55,7 +55,7 @@ def _worker(url: str, jobs: "Queue[Job]", results: "Queue[Outcome]", barrier: Ba
             except Exception as exc:  # reported to the test, which fails on it
                 results.put(("error", type(exc).__name__, str(exc)))
     finally:
-        engine.dispose()
+        close_engine(engine)
 
 
 @dataclass
@@ -135,7 +135,7 @@ def test_simultaneous_replies_decide_once(database_url: str, workers: Workers) -
                        and m.subject_ref == f"request:{key}"]
             assert len(notices) == 1  # the loser is told the step was already decided
     finally:
-        engine.dispose()
+        close_engine(engine)
 
 
 VICE = "vicedirektoer@kommune.example.org"
@@ -173,4 +173,4 @@ def test_approver_and_substitute_answering_at_once_decide_once(
             assert len(decided) == 1
             assert len(next_stage_mails(engine, key)) == 1
     finally:
-        engine.dispose()
+        close_engine(engine)

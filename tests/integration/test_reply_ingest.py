@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
 from config.settings import Settings
-from db.engine import make_engine
+from db.engine import close_engine, make_engine
 from models import ApprovalStep, InboundMessage
 from tests.support.approvals import (
     CORPUS,
@@ -95,7 +95,7 @@ def submitted_db(tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Pat
     engine = make_engine(url)
     load_seed(engine)
     submit_request(engine, KEY, settings=make_settings(url), now=SUBMITTED)
-    engine.dispose()
+    close_engine(engine)
     return path
 
 
@@ -111,7 +111,7 @@ def fresh_db(submitted_db: Path, tmp_path: Path) -> Iterator[Db]:
     shutil.copyfile(submitted_db, tmp_path / "copy.db")
     engine = make_engine(url)
     yield Db(engine, make_settings(url, trusted_authserv_ids=TRUSTED))
-    engine.dispose()
+    close_engine(engine)
 
 
 def raw_for(name: str, db: Db) -> bytes:
