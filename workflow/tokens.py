@@ -11,7 +11,7 @@ import re
 import secrets
 from functools import lru_cache
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 TOKEN_PATTERN = re.compile(r"^[a-z2-7]{26}$")
 LINK_SALT = "bevilling-confirm-link"
@@ -41,21 +41,37 @@ def reply_address(token: str, *, domain: str) -> str:
 
 
 @lru_cache(maxsize=4)
-def _serializer(secret: str) -> URLSafeTimedSerializer:
+def _signer(secret: str) -> TimestampSigner:
     # Built once per secret: every approval mail signs a link.
+    return TimestampSigner(secret, salt=LINK_SALT)
+
+
+@lru_cache(maxsize=4)
+def _serializer(secret: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt=LINK_SALT)
 
 
 def sign_link(token: str, *, secret: str) -> str:
-    """The signed path segment of a confirm link."""
-    return str(_serializer(secret).dumps({"t": token}))
+    """The signed path segment of a confirm link: `<token>.<timestamp>.<signature>`."""
+    return _signer(secret).sign(token).decode("ascii")
 
 
 def read_link(signed: str, *, secret: str, max_age_seconds: int) -> str:
-    """The token inside a signed link, or LinkError."""
-    serializer = _serializer(secret)
+    """The token inside a signed link, or LinkError.
+
+    Links mailed before the token was signed as it is carry it in an itsdangerous serializer
+    payload (same secret and salt); those are read too.
+    """
     try:
-        payload = serializer.loads(signed, max_age=max_age_seconds)
+        value = _signer(secret).unsign(signed, max_age=max_age_seconds).decode("ascii", "replace")
+    except SignatureExpired as exc:
+        raise LinkError("expired") from exc
+    except BadSignature as exc:
+        raise LinkError("invalid") from exc
+    if TOKEN_PATTERN.match(value):
+        return value
+    try:
+        payload = _serializer(secret).loads(signed, max_age=max_age_seconds)
     except SignatureExpired as exc:
         raise LinkError("expired") from exc
     except BadSignature as exc:
