@@ -258,7 +258,7 @@ def _classify(
     if step is None or request is None:
         return IngestResult("refused-unknown-token", "step is gone", message_id=mid), True, None
     key, sid = request.key, step.id
-    acting = _acting_person(session, connection, parsed.from_address, step=step, ctx=ctx)
+    acting = _acting_person(connection, parsed.from_address, step=step, ctx=ctx)
     if acting is None:
         return (
             IngestResult(
@@ -329,8 +329,7 @@ def _stale_reason(
 
 
 def _acting_person(
-    session: Session, connection: RawConnection, sender: str, *, step: StepRow,
-    ctx: WorkflowContext,
+    connection: RawConnection, sender: str, *, step: StepRow, ctx: WorkflowContext
 ) -> int | None:
     """The approver, the person they stand in for, or a substitute on a delegation today."""
     candidates = [step.approver_id]
