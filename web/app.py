@@ -93,7 +93,7 @@ class ConfirmPages:
     def _open(self, session: Session, signed: str, now: datetime) -> tuple[Target, Any]:
         if len(signed) > MAX_SIGNED_CHARS:
             raise Refusal("invalid")
-        token = read_token(signed, secret=self.secret, max_age_seconds=self.max_age)
+        token = read_token(signed, secret=self.secret, max_age_seconds=self.max_age, now=now)
         ctx = make_context(self.settings, now=now, secret=self.secret)
         target = find_target(session, token)
         check_open(target, ctx)
@@ -118,7 +118,7 @@ class ConfirmPages:
         if len(signed) > MAX_SIGNED_CHARS:
             return self.refused(Refusal("invalid"))
         try:
-            read_token(signed, secret=self.secret, max_age_seconds=self.max_age)
+            read_token(signed, secret=self.secret, max_age_seconds=self.max_age, now=now)
         except Refusal as refusal:
             return self.refused(refusal)
         decision = form.get("decision", "")

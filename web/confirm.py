@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -59,10 +60,10 @@ def form_key_ok(signed: str, given: str, *, secret: str) -> bool:
     return hmac.compare_digest(form_key(signed, secret=secret), given)
 
 
-def read_token(signed: str, *, secret: str, max_age_seconds: int) -> str:
-    """The raw token inside the link, or Refusal(invalid | expired)."""
+def read_token(signed: str, *, secret: str, max_age_seconds: int, now: datetime) -> str:
+    """The raw token inside the link (checked at `now`), or Refusal(invalid | expired)."""
     try:
-        return read_link(signed, secret=secret, max_age_seconds=max_age_seconds)
+        return read_link(signed, secret=secret, max_age_seconds=max_age_seconds, now=now)
     except LinkError as exc:
         raise Refusal("expired" if exc.reason == "expired" else "invalid") from exc
 

@@ -174,7 +174,7 @@ def approval_request_mail(
         "approver_name": step.approver.name,
         "on_behalf_of_name": step.on_behalf_of.name if step.on_behalf_of else "",
         "confirm_url": f"{settings.web_base_url.rstrip('/')}/confirm/"
-        f"{sign_link(token, secret=ctx.token_secret)}",
+        f"{sign_link(token, secret=ctx.token_secret, now=ctx.now)}",
         "due_text": long_date(step.due_date, language) if step.due_date else "–",
         "stage_title": _stage_title(step, language),
         "consult": step.stage_kind == "consult",

@@ -114,7 +114,7 @@ def follow_up(session: Session, *, ctx: WorkflowContext) -> FollowUpReport:
                     "stage": step.stage_title_da if language == "da" else step.stage_title_en,
                     "due_text": long_date(step.due_date, language) if step.due_date else "",
                     "url": f"{ctx.settings.web_base_url.rstrip('/')}/confirm/"
-                    f"{sign_link(token, secret=ctx.token_secret)}",
+                    f"{sign_link(token, secret=ctx.token_secret, now=ctx.now)}",
                 }
             )
             report.reminded_steps += 1

@@ -9,7 +9,7 @@ import base64
 import hashlib
 import re
 import secrets
-from functools import lru_cache
+from datetime import datetime
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
@@ -40,43 +40,46 @@ def reply_address(token: str, *, domain: str) -> str:
     return f"approvals+{token}@{domain}"
 
 
-@lru_cache(maxsize=4)
-def _signer(secret: str) -> TimestampSigner:
-    # Built once per secret: every approval mail signs a link.
-    return TimestampSigner(secret, salt=LINK_SALT)
+class _SignerAt(TimestampSigner):
+    """itsdangerous' timestamp signer with the caller's clock instead of time.time()."""
+
+    def __init__(self, secret_key: str, salt: str = LINK_SALT, *, now: datetime) -> None:
+        super().__init__(secret_key, salt=salt)
+        self._timestamp = int(now.timestamp())
+
+    def get_timestamp(self) -> int:
+        return self._timestamp
 
 
-@lru_cache(maxsize=4)
-def _serializer(secret: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret, salt=LINK_SALT)
+def sign_link(token: str, *, secret: str, now: datetime) -> str:
+    """The signed path segment of a confirm link, `<token>.<timestamp>.<signature>`, dated `now`."""
+    return _SignerAt(secret, now=now).sign(token).decode("ascii")
 
 
-def sign_link(token: str, *, secret: str) -> str:
-    """The signed path segment of a confirm link: `<token>.<timestamp>.<signature>`."""
-    return _signer(secret).sign(token).decode("ascii")
-
-
-def read_link(signed: str, *, secret: str, max_age_seconds: int) -> str:
-    """The token inside a signed link, or LinkError.
+def read_link(signed: str, *, secret: str, max_age_seconds: int, now: datetime) -> str:
+    """The token inside a signed link (not older than `max_age_seconds` at `now`), or LinkError.
 
     Links mailed before the token was signed as it is carry it in an itsdangerous serializer
     payload (same secret and salt); those are read too.
     """
     try:
-        value = _signer(secret).unsign(signed, max_age=max_age_seconds).decode("ascii", "replace")
+        value = _SignerAt(secret, now=now).unsign(signed, max_age=max_age_seconds)
     except SignatureExpired as exc:
         raise LinkError("expired") from exc
     except BadSignature as exc:
         raise LinkError("invalid") from exc
-    if TOKEN_PATTERN.match(value):
-        return value
+    token = value.decode("ascii", "replace")
+    if TOKEN_PATTERN.match(token):
+        return token
+    serializer = URLSafeTimedSerializer(secret, salt=LINK_SALT, signer=_SignerAt,
+                                        signer_kwargs={"now": now})
     try:
-        payload = _serializer(secret).loads(signed, max_age=max_age_seconds)
+        payload = serializer.loads(signed, max_age=max_age_seconds)
     except SignatureExpired as exc:
         raise LinkError("expired") from exc
     except BadSignature as exc:
         raise LinkError("invalid") from exc
-    token = payload.get("t") if isinstance(payload, dict) else None
-    if not isinstance(token, str) or not TOKEN_PATTERN.match(token):
+    earlier = payload.get("t") if isinstance(payload, dict) else None
+    if not isinstance(earlier, str) or not TOKEN_PATTERN.match(earlier):
         raise LinkError("invalid")
-    return token
+    return earlier
