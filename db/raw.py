@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Column, Date, Dialect, Numeric
+from sqlalchemy import Column, Connection, Date, Dialect, Numeric
 from sqlmodel import Session
 
 from models.types import UTCDateTime
@@ -121,7 +121,7 @@ def _converter(processors: Sequence[Processor], expected: int | None) -> Convert
 class RawConnection:
     """The session's DB-API connection, inside its transaction (pending ORM changes flushed)."""
 
-    __slots__ = ("_dbapi", "dialect")
+    __slots__ = ("_bind", "_dbapi", "_session", "dialect")
 
     def __init__(self, session: Session) -> None:
         # Raw statements do not autoflush: whatever the ORM holds must reach the database first.
@@ -132,16 +132,46 @@ class RawConnection:
         if dbapi is None:
             raise RuntimeError("the session's connection has no DB-API connection")
         self._dbapi: Any = dbapi
+        self._session: Session | None = session
+        self._bind: Connection | None = None
 
     @classmethod
-    def of_driver(cls, driver: Any, dialect: Dialect) -> "RawConnection":
-        """A driver connection (sqlite3, psycopg) already in a transaction, without a session."""
+    def of_connection(cls, connection: Connection) -> "RawConnection":
+        """The DB-API side of a Core connection already in a transaction (no session yet)."""
+        driver = connection.connection.driver_connection
         if driver is None:
             raise RuntimeError("no DB-API connection")
         raw = cls.__new__(cls)
-        raw.dialect = dialect
+        raw.dialect = connection.dialect
         raw._dbapi = driver
+        raw._session = None
+        raw._bind = connection
         return raw
+
+    def orm_session(self) -> Session:
+        """An ORM session in this same transaction, for the rare paths written with the ORM.
+
+        Made on first use; `raw_transaction` flushes it before committing.
+        """
+        if self._session is None:
+            if self._bind is None:
+                raise RuntimeError("this raw connection has no session and no Core connection")
+            if not self._bind.in_transaction():
+                self._bind.begin()  # Core takes over the transaction the driver is in
+            # Joins that transaction: its commit and rollback stay raw_transaction's.
+            self._session = Session(bind=self._bind, expire_on_commit=False)
+        return self._session
+
+    def flush_orm(self) -> None:
+        """Write what a session made by `orm_session` holds (before the commit)."""
+        if self._bind is not None and self._session is not None:
+            self._session.flush()
+
+    def close_orm(self) -> None:
+        """Close a session made by `orm_session` (the transaction stays the caller's)."""
+        if self._bind is not None and self._session is not None:
+            self._session.close()
+            self._session = None
 
     @property
     def is_postgres(self) -> bool:
@@ -181,6 +211,11 @@ class RawConnection:
 def raw_of(db: "Session | RawConnection") -> "RawConnection":
     """The raw connection of a transaction given as a session or as its raw connection."""
     return db if isinstance(db, RawConnection) else RawConnection(db)
+
+
+def session_of(db: "Session | RawConnection") -> Session:
+    """An ORM session in the transaction given as a session or as its raw connection."""
+    return db.orm_session() if isinstance(db, RawConnection) else db
 
 
 def placeholders(count: int) -> str:

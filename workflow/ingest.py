@@ -23,7 +23,7 @@ from db.approval_rows import (
 )
 from db.audit import NewEvent, append_events
 from db.outbox import enqueue
-from db.raw import RawConnection, RawSQL
+from db.raw import RawConnection, RawSQL, raw_of, session_of
 from domain.approval_state import Verdict
 from domain.authentication import accepted, assess
 from domain.replies import Decision, VerdictKind, extract_new_text, interpret_reply
@@ -81,7 +81,7 @@ def _record(
 
 
 def _finish(
-    session: Session,
+    connection: RawConnection,
     inbound_id: int,
     result: IngestResult,
     *,
@@ -91,7 +91,6 @@ def _finish(
     events: list[NewEvent],
     ctx: WorkflowContext,
 ) -> IngestResult:
-    connection = RawConnection(session)
     connection.run(
         _FINISH,
         result.outcome,
@@ -121,18 +120,22 @@ def _finish(
 
 
 def ingest_message(
-    session: Session,
+    db: Session | RawConnection,
     raw: bytes,
     *,
     source: str,
     ctx: WorkflowContext,
     envelope_recipients: Iterable[str] = (),
 ) -> IngestResult:
-    """Process one raw message in the caller's transaction."""
+    """Process one raw message in the caller's transaction (a session or its raw connection).
+
+    The common path is hand-written SQL; notices and bounces use the ORM, in the same
+    transaction (`session_of`).
+    """
     settings = ctx.settings
     events: list[NewEvent] = []
     digest = hashlib.sha256(raw).hexdigest()
-    connection = RawConnection(session)
+    connection = raw_of(db)
     try:
         parsed = parse_inbound(raw, max_bytes=settings.inbound_max_bytes)
     except InboundParseError as exc:
@@ -142,7 +145,7 @@ def ingest_message(
         if inbound_id is None:
             return IngestResult("duplicate", message_id=f"sha256:{digest}")
         return _finish(
-            session,
+            connection,
             inbound_id,
             IngestResult("quarantined", f"unparsable: {exc.reason}", message_id=f"sha256:{digest}"),
             parsed=None,
@@ -157,12 +160,12 @@ def ingest_message(
     if inbound_id is None:
         return IngestResult("duplicate", message_id=parsed.message_id)
     result, quarantine, notice = _classify(
-        session, connection, parsed, ctx=ctx, events=events, envelope=tuple(envelope_recipients)
+        connection, parsed, ctx=ctx, events=events, envelope=tuple(envelope_recipients)
     )
     if notice is not None:
-        _send_notice(session, notice, inbound_id=inbound_id, ctx=ctx, events=events)
+        _send_notice(session_of(db), notice, inbound_id=inbound_id, ctx=ctx, events=events)
     return _finish(
-        session,
+        connection,
         inbound_id,
         result,
         parsed=parsed,
@@ -216,7 +219,6 @@ def _send_notice(
 
 
 def _classify(
-    session: Session,
     connection: RawConnection,
     parsed: ParsedInbound,
     *,
@@ -228,7 +230,12 @@ def _classify(
     mid = parsed.message_id
     recipients = (*parsed.recipients, *(r.lower() for r in envelope))
     if parsed.bounce is not None:
-        return _bounce(session, parsed, recipients, ctx=ctx, events=events), False, None
+        return (
+            _bounce(session_of(connection), parsed,
+                    recipients, ctx=ctx, events=events),
+            False,
+            None,
+        )
     if parsed.automated_reason:
         return (
             IngestResult("ignored-automated", parsed.automated_reason, message_id=mid),

@@ -100,3 +100,38 @@ def test_a_raw_transaction_rolls_back_on_error(engine: Engine) -> None:
         write_then_fail()
     with Session(engine) as session:
         assert session.execute(select(Outbox)).first() is None
+
+
+def _count(engine: Engine) -> int:
+    with Session(engine) as session:
+        return len(session.execute(select(Outbox)).all())
+
+
+def _outbox_row(key: str, now: datetime) -> Outbox:
+    return Outbox(key=key, kind="k", recipients=[], subject="s", body_text="", body_html="",
+                  message_id=key, next_attempt_at=now, created_at=now)
+
+
+def test_an_orm_session_joins_a_raw_transaction_and_commits_with_it(engine: Engine) -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    insert = RawSQL(
+        "INSERT INTO outbox (key, kind, subject_ref, recipients, subject, body_text, body_html,"
+        " attachments, headers, message_id, state, attempts, next_attempt_at, created_at)"
+        " VALUES ('raw', 'k', '', '[]', 's', '', '', '[]', '{}', 'raw', ?, 0, ?, ?)",
+        [_OUTBOX.c.state, _OUTBOX.c.next_attempt_at, _OUTBOX.c.created_at])
+    with raw_transaction(engine) as raw:
+        raw.run(insert, OutboxState.PENDING, now, now)
+        raw.orm_session().add(_outbox_row("orm", now))
+    assert _count(engine) == 2
+
+    def both_then_fail() -> None:
+        with raw_transaction(engine) as raw:
+            raw.orm_session().add(_outbox_row("orm-2", now))
+            raw.orm_session().flush()
+            raw.run(insert.__class__(insert.sql.replace("'raw'", "'raw-2'"), insert.binds),
+                    OutboxState.PENDING, now, now)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        both_then_fail()
+    assert _count(engine) == 2
