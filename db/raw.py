@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Column, Connection, Date, Dialect, Numeric
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlmodel import Session
 
 from models.types import UTCDateTime
@@ -181,24 +182,41 @@ class RawConnection:
     def run(self, statement: RawSQL, *values: Any) -> int:
         """Execute a write; returns the number of rows it changed."""
         sql, binds, _ = statement.prepared(self.dialect)
-        cursor = self._dbapi.execute(sql, binds(values))
-        count: int = cursor.rowcount
+        params = binds(values)
+        try:
+            count: int = self._dbapi.execute(sql, params).rowcount
+        except self.dialect.loaded_dbapi.Error as exc:
+            raise self._wrapped(exc, sql, params) from exc
         return count
 
     def run_many(self, statement: RawSQL, rows: Iterable[Sequence[Any]]) -> None:
         """Execute a write once per row of values."""
         sql, binds, _ = statement.prepared(self.dialect)
         converted = [binds(values) for values in rows]
-        if converted:
+        if not converted:
+            return
+        try:
             self._dbapi.cursor().executemany(sql, converted)
+        except self.dialect.loaded_dbapi.Error as exc:
+            raise self._wrapped(exc, sql, converted) from exc
 
     def rows(self, statement: RawSQL, *values: Any) -> list[Sequence[Any]]:
         """Every row a query (or a write with RETURNING) yields, converted by the result columns."""
         sql, binds, results = statement.prepared(self.dialect)
-        fetched = self._dbapi.execute(sql, binds(values)).fetchall()
+        params = binds(values)
+        try:
+            fetched = self._dbapi.execute(sql, params).fetchall()
+        except self.dialect.loaded_dbapi.Error as exc:
+            raise self._wrapped(exc, sql, params) from exc
         if results is None:
             return list(fetched)
         return [results(row) for row in fetched]
+
+    def _wrapped(self, error: Exception, sql: str, params: Any) -> StatementError:
+        """A driver error as SQLAlchemy's (OperationalError, IntegrityError, …), as the ORM raises
+        it: callers and the CLI's readable messages need not know the driver."""
+        return DBAPIError.instance(sql, params, error, self.dialect.loaded_dbapi.Error,
+                                   dialect=self.dialect)
 
     def one_or_none(self, statement: RawSQL, *values: Any) -> Sequence[Any] | None:
         """The single row of a query, or None."""

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlmodel import Session, col
 
 from db.engine import raw_transaction
@@ -135,3 +136,15 @@ def test_an_orm_session_joins_a_raw_transaction_and_commits_with_it(engine: Engi
     with pytest.raises(RuntimeError):
         both_then_fail()
     assert _count(engine) == 2
+
+
+def test_driver_errors_surface_as_sqlalchemy_errors(engine: Engine) -> None:
+    # The CLI turns SQLAlchemy's OperationalError/ProgrammingError into one readable line.
+    missing = RawSQL("SELECT id FROM no_such_table WHERE id = ?", [None])
+
+    def query_missing_table() -> None:
+        with raw_transaction(engine) as raw:
+            raw.rows(missing, 1)
+
+    with pytest.raises((OperationalError, ProgrammingError), match="no_such_table"):
+        query_missing_table()
