@@ -21,6 +21,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser, Parser
 from functools import lru_cache
 from itertools import pairwise
+from typing import Protocol
 
 __all__ = [
     "BounceInfo",
@@ -130,78 +131,9 @@ def _header(msg: Message, name: str) -> str | None:
     return None if value is None else " ".join(str(value).split())
 
 
-def _header_all(msg: Message, name: str) -> list[str]:
-    return [" ".join(str(value).split()) for value in msg.get_all(name, [])]
-
-
 def _msg_ids(value: str | None) -> list[str]:
     # Folded ids come back with inner whitespace; compare only the <...> part.
     return _MSG_ID.findall("".join(value.split())) if value else []
-
-
-def _addresses(msg: Message, name: str) -> list[Address]:
-    found: list[Address] = []
-    for value in msg.get_all(name, []):
-        found.extend(getattr(value, "addresses", ()))
-    return found
-
-
-def _plain_addresses(msg: Message, name: str) -> list[str]:
-    # Delivered-To, X-Original-To and Return-Path are unstructured headers for the email package.
-    found: list[str] = []
-    for value in _header_all(msg, name):
-        candidate = value.strip().strip("<>").strip().lower()
-        if "@" in candidate and " " not in candidate:
-            found.append(candidate)
-    return found
-
-
-def _first_address(msg: Message, name: str) -> Address | None:
-    addresses = _addresses(msg, name)
-    # Several authors (legal with Sender) give no single person to trust: treat as unparsable.
-    if len(addresses) != 1 or not addresses[0].username or not addresses[0].domain:
-        return None
-    return addresses[0]
-
-
-def _recipients(msg: Message) -> tuple[str, ...]:
-    found: list[str] = []
-    for name in _RECIPIENT_HEADERS:
-        if name in ("To", "Cc"):
-            found.extend(a.addr_spec.lower() for a in _addresses(msg, name) if a.domain)
-        else:
-            found.extend(_plain_addresses(msg, name))
-    return tuple(dict.fromkeys(found))
-
-
-def _automated_reason(
-    msg: Message, *, subject: str, from_address: str | None, sender: str | None
-) -> str | None:
-    auto_submitted = _header(msg, "Auto-Submitted")
-    if auto_submitted is not None and auto_submitted.split(";")[0].strip().lower() != "no":
-        return f"Auto-Submitted: {auto_submitted}"
-    for name in ("X-Autoreply", "X-Autorespond"):
-        if name in msg:
-            return f"{name} header"
-    precedence = (_header(msg, "Precedence") or "").lower()
-    if precedence in _BULK_PRECEDENCE:
-        return f"Precedence: {precedence}"
-    list_header = next((key for key in msg if key.lower().startswith("list-")), None)
-    if list_header is not None:
-        return f"{list_header} header"
-    folded = subject.strip().casefold()
-    for prefix in _AUTOMATED_SUBJECTS:
-        if folded.startswith(prefix):
-            return f"subject starts with {prefix!r}"
-    return_path = _header(msg, "Return-Path")
-    if return_path is not None and return_path.strip("<> ") == "":
-        return "null sender (Return-Path <>)"
-    for address in (from_address, sender):
-        if address and address.split("@")[0] in _DAEMONS:
-            return f"sent by {address}"
-    if msg.get_content_type() == "multipart/report":
-        return "multipart/report"
-    return None
 
 
 def _original_message_id(report: Message) -> str | None:
@@ -282,33 +214,8 @@ def _parse_reference(raw: bytes) -> ParsedInbound:
     msg = BytesParser(policy=_POLICY).parsebytes(raw)
     if not isinstance(msg, EmailMessage):
         raise InboundParseError("the email package returned no EmailMessage")
-    raw_sha256 = hashlib.sha256(raw).hexdigest()
-    ids = _msg_ids(_header(msg, "Message-ID"))
-    author = _first_address(msg, "From")
-    from_address = author.addr_spec.lower() if author else None
-    sender = _first_address(msg, "Sender")
-    return_path = _plain_addresses(msg, "Return-Path")
-    sender_address = sender.addr_spec.lower() if sender else next(iter(return_path), None)
-    subject = _header(msg, "Subject") or ""
-    in_reply_to = _msg_ids(_header(msg, "In-Reply-To"))
-    return ParsedInbound(
-        message_id=ids[0] if ids else f"sha256:{raw_sha256}",
-        raw_sha256=raw_sha256,
-        from_address=from_address,
-        from_display=author.display_name if author else "",
-        sender_address=sender_address,
-        recipients=_recipients(msg),
-        subject=subject,
-        in_reply_to=in_reply_to[0] if in_reply_to else None,
-        references=tuple(_msg_ids(_header(msg, "References"))),
-        automated_reason=_automated_reason(
-            msg, subject=subject, from_address=from_address, sender=sender_address
-        ),
-        bounce=_bounce(msg),
-        plain_text=_body(msg, "plain"),
-        html_text=_body(msg, "html"),
-        authentication_results=tuple(_header_all(msg, "Authentication-Results")),
-    )
+    return _parsed(_MessageHeaders(msg), hashlib.sha256(raw).hexdigest(), bounce=_bounce(msg),
+                   plain_text=_body(msg, "plain"), html_text=_body(msg, "html"))
 
 
 # --- the fast path -------------------------------------------------------------------------------
@@ -745,74 +652,170 @@ def _fast_body(root: _Part, subtype: str) -> str | None:
     return _fast_text(part)
 
 
-def _fast_header(part: _Part, name: str) -> str | None:
-    value = part.first_decoded(name.lower())
+class _Headers(Protocol):
+    """The top-level headers of a message, as either path reads them."""
+
+    def first(self, name: str) -> str | None:
+        """The first value of `name` (decoded), or None."""
+
+    def every(self, name: str) -> list[str]:
+        """Every value of `name` (decoded), in order."""
+
+    def mailboxes(self, name: str) -> list[_Mailbox]:
+        """The addresses of every `name` header, in order."""
+
+    def names(self) -> list[str]:
+        """The header names, in order, as written."""
+
+    def content_type(self) -> str:
+        """The message's content type, as `Message.get_content_type` gives it."""
+
+
+class _MessageHeaders:
+    """`_Headers` of an EmailMessage parsed by the email package (the reference path)."""
+
+    def __init__(self, msg: Message) -> None:
+        self._msg = msg
+
+    def first(self, name: str) -> str | None:
+        value = self._msg.get(name)
+        return None if value is None else str(value)
+
+    def every(self, name: str) -> list[str]:
+        return [str(value) for value in self._msg.get_all(name, [])]
+
+    def mailboxes(self, name: str) -> list[_Mailbox]:
+        return [(a.display_name, a.username, a.domain)
+                for value in self._msg.get_all(name, [])
+                for a in getattr(value, "addresses", ())]
+
+    def names(self) -> list[str]:
+        return list(self._msg.keys())
+
+    def content_type(self) -> str:
+        return self._msg.get_content_type()
+
+
+class _PartHeaders:
+    """`_Headers` of the fast path's root part."""
+
+    def __init__(self, part: _Part) -> None:
+        self._part = part
+
+    def first(self, name: str) -> str | None:
+        return self._part.first_decoded(name.lower())
+
+    def every(self, name: str) -> list[str]:
+        return self._part.all_decoded(name.lower())
+
+    def mailboxes(self, name: str) -> list[_Mailbox]:
+        found: list[_Mailbox] = []
+        for header_name, value in self._part.index.get(name.lower(), ()):
+            found.extend(_mailboxes(header_name, value))
+        return found
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self._part.headers]
+
+    def content_type(self) -> str:
+        return self._part.content_type
+
+
+def _one_line(value: str | None) -> str | None:
     return None if value is None else " ".join(value.split())
 
 
-def _fast_header_all(part: _Part, name: str) -> list[str]:
-    return [" ".join(value.split()) for value in part.all_decoded(name.lower())]
-
-
-def _fast_addresses(part: _Part, name: str) -> list[_Mailbox]:
-    found: list[_Mailbox] = []
-    for header_name, value in part.index.get(name.lower(), ()):
-        found.extend(_mailboxes(header_name, value))
-    return found
-
-
-def _fast_plain_addresses(part: _Part, name: str) -> list[str]:
+def _plain_addresses(headers: _Headers, name: str) -> list[str]:
+    # Delivered-To, X-Original-To and Return-Path are unstructured headers for the email package.
     found: list[str] = []
-    for value in _fast_header_all(part, name):
-        candidate = value.strip().strip("<>").strip().lower()
+    for value in headers.every(name):
+        candidate = " ".join(value.split()).strip().strip("<>").strip().lower()
         if "@" in candidate and " " not in candidate:
             found.append(candidate)
     return found
 
 
-def _fast_first_address(part: _Part, name: str) -> _Mailbox | None:
-    addresses = _fast_addresses(part, name)
+def _first_address(headers: _Headers, name: str) -> _Mailbox | None:
+    addresses = headers.mailboxes(name)
+    # Several authors (legal with Sender) give no single person to trust: treat as unparsable.
     if len(addresses) != 1 or not addresses[0][1] or not addresses[0][2]:
         return None
     return addresses[0]
 
 
-def _fast_recipients(part: _Part) -> tuple[str, ...]:
+def _recipients(headers: _Headers) -> tuple[str, ...]:
     found: list[str] = []
     for name in _RECIPIENT_HEADERS:
         if name in ("To", "Cc"):
-            found.extend(_addr_spec(a).lower() for a in _fast_addresses(part, name) if a[2])
+            found.extend(_addr_spec(a).lower() for a in headers.mailboxes(name) if a[2])
         else:
-            found.extend(_fast_plain_addresses(part, name))
+            found.extend(_plain_addresses(headers, name))
     return tuple(dict.fromkeys(found))
 
 
-def _fast_automated_reason(
-    root: _Part, *, subject: str, from_address: str | None, sender: str | None
+def _automated_reason(
+    headers: _Headers, *, subject: str, from_address: str | None, sender: str | None
 ) -> str | None:
-    auto_submitted = _fast_header(root, "Auto-Submitted")
+    auto_submitted = _one_line(headers.first("Auto-Submitted"))
     if auto_submitted is not None and auto_submitted.split(";")[0].strip().lower() != "no":
         return f"Auto-Submitted: {auto_submitted}"
+    present = {name.lower() for name in headers.names()}
     for name in ("X-Autoreply", "X-Autorespond"):
-        if name.lower() in root.index:
+        if name.lower() in present:
             return f"{name} header"
-    precedence = (_fast_header(root, "Precedence") or "").lower()
+    precedence = (_one_line(headers.first("Precedence")) or "").lower()
     if precedence in _BULK_PRECEDENCE:
         return f"Precedence: {precedence}"
-    list_header = next((n for n, _ in root.headers if n.lower().startswith("list-")), None)
+    list_header = next((n for n in headers.names() if n.lower().startswith("list-")), None)
     if list_header is not None:
         return f"{list_header} header"
     folded = subject.strip().casefold()
     for prefix in _AUTOMATED_SUBJECTS:
         if folded.startswith(prefix):
             return f"subject starts with {prefix!r}"
-    return_path = _fast_header(root, "Return-Path")
+    return_path = _one_line(headers.first("Return-Path"))
     if return_path is not None and return_path.strip("<> ") == "":
         return "null sender (Return-Path <>)"
     for address in (from_address, sender):
         if address and address.split("@")[0] in _DAEMONS:
             return f"sent by {address}"
-    return None  # multipart/report never takes the fast path
+    if headers.content_type() == "multipart/report":
+        return "multipart/report"
+    return None
+
+
+def _parsed(
+    headers: _Headers, raw_sha256: str, *, bounce: BounceInfo | None, plain_text: str | None,
+    html_text: str | None,
+) -> ParsedInbound:
+    """What the headers say, with the bodies and bounce facts each path read its own way."""
+    ids = _msg_ids(_one_line(headers.first("Message-ID")))
+    author = _first_address(headers, "From")
+    from_address = _addr_spec(author).lower() if author else None
+    sender = _first_address(headers, "Sender")
+    return_path = _plain_addresses(headers, "Return-Path")
+    sender_address = _addr_spec(sender).lower() if sender else next(iter(return_path), None)
+    subject = _one_line(headers.first("Subject")) or ""
+    in_reply_to = _msg_ids(_one_line(headers.first("In-Reply-To")))
+    return ParsedInbound(
+        message_id=ids[0] if ids else f"sha256:{raw_sha256}",
+        raw_sha256=raw_sha256,
+        from_address=from_address,
+        from_display=author[0] if author else "",
+        sender_address=sender_address,
+        recipients=_recipients(headers),
+        subject=subject,
+        in_reply_to=in_reply_to[0] if in_reply_to else None,
+        references=tuple(_msg_ids(_one_line(headers.first("References")))),
+        automated_reason=_automated_reason(
+            headers, subject=subject, from_address=from_address, sender=sender_address
+        ),
+        bounce=bounce,
+        plain_text=plain_text,
+        html_text=html_text,
+        authentication_results=tuple(
+            " ".join(value.split()) for value in headers.every("Authentication-Results")),
+    )
 
 
 def _parse_fast(raw: bytes) -> ParsedInbound | None:
@@ -824,33 +827,9 @@ def _parse_fast(raw: bytes) -> ParsedInbound | None:
         root = _read_part(text, 0, root=True)
     except _NotSimple:
         return None
-    raw_sha256 = hashlib.sha256(raw).hexdigest()
-    ids = _msg_ids(_fast_header(root, "Message-ID"))
-    author = _fast_first_address(root, "From")
-    from_address = _addr_spec(author).lower() if author else None
-    sender = _fast_first_address(root, "Sender")
-    return_path = _fast_plain_addresses(root, "Return-Path")
-    sender_address = _addr_spec(sender).lower() if sender else next(iter(return_path), None)
-    subject = _fast_header(root, "Subject") or ""
-    in_reply_to = _msg_ids(_fast_header(root, "In-Reply-To"))
-    return ParsedInbound(
-        message_id=ids[0] if ids else f"sha256:{raw_sha256}",
-        raw_sha256=raw_sha256,
-        from_address=from_address,
-        from_display=author[0] if author else "",
-        sender_address=sender_address,
-        recipients=_fast_recipients(root),
-        subject=subject,
-        in_reply_to=in_reply_to[0] if in_reply_to else None,
-        references=tuple(_msg_ids(_fast_header(root, "References"))),
-        automated_reason=_fast_automated_reason(
-            root, subject=subject, from_address=from_address, sender=sender_address
-        ),
-        bounce=None,
-        plain_text=_fast_body(root, "plain"),
-        html_text=_fast_body(root, "html"),
-        authentication_results=tuple(_fast_header_all(root, "Authentication-Results")),
-    )
+    # multipart/report (a bounce) never takes the fast path, so there are no bounce facts here.
+    return _parsed(_PartHeaders(root), hashlib.sha256(raw).hexdigest(), bounce=None,
+                   plain_text=_fast_body(root, "plain"), html_text=_fast_body(root, "html"))
 
 
 def _parse(raw: bytes) -> ParsedInbound:
