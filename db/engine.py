@@ -14,7 +14,6 @@ from sqlmodel import Session, create_engine
 from db.raw import RawConnection
 
 _engines: dict[str, Engine] = {}
-_checkpointers: list["WalCheckpointer"] = []
 _checkpointer_of: "weakref.WeakKeyDictionary[Engine, WalCheckpointer]" = weakref.WeakKeyDictionary()
 # Pages in the WAL before a committing writer checkpoints it itself: a safety net only, the
 # engine's WalCheckpointer normally has done it (the default 1,000 made every ~60th decision
@@ -105,7 +104,6 @@ def make_engine(url: str) -> Engine:
         checkpointer = None
         if database and database != ":memory:" and not database.startswith("file:"):
             checkpointer = WalCheckpointer(database)
-            _checkpointers.append(checkpointer)
             _checkpointer_of[engine] = checkpointer
             weakref.finalize(engine, checkpointer.stop)
         _configure_sqlite(engine, checkpointer)
@@ -134,9 +132,9 @@ def dispose_engines() -> None:
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
-    for checkpointer in _checkpointers:
+    for checkpointer in list(_checkpointer_of.values()):
         checkpointer.stop()
-    _checkpointers.clear()
+    _checkpointer_of.clear()
 
 
 @contextmanager
