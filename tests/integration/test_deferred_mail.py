@@ -1,6 +1,5 @@
 """Approval mails rendered by the delivery worker (`mail.deferred`): same bytes, stored once."""
 
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select, update
@@ -59,17 +58,10 @@ def test_rendered_bytes_are_those_the_enqueue_time_path_builds(submitted: Outbox
 
 
 async def test_the_worker_stores_what_it_rendered_and_a_retry_sends_it_again(
-    submitted: Outbox, engine: Engine, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch,
+    submitted: Outbox, engine: Engine, smtp_server: SmtpServer,
 ) -> None:
-    attempts: list[bytes] = []
     handler = smtp_server.handler
-    accept = handler.handle_DATA
-
-    async def record_every_attempt(server: Any, session: Any, envelope: Any) -> str:
-        attempts.append(bytes(envelope.original_content))
-        return await accept(server, session, envelope)
-
-    monkeypatch.setattr(handler, "handle_DATA", record_every_attempt)
+    attempts = handler.attempts
     handler.data_faults.append("451 4.3.0 temporary data failure")
     assert (await drain_outbox(now=SUBMITTED))["retry"] == 1
     stored = _approval_row(engine)

@@ -4,7 +4,6 @@ import base64
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -172,19 +171,11 @@ def test_ics_attachment_is_base64_in_outbox(app_env: dict[str, str], engine: Eng
 
 
 async def test_retry_sends_the_bytes_stored_at_enqueue(
-    app_env: dict[str, str], engine: Engine, smtp_server: SmtpServer,
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    app_env: dict[str, str], engine: Engine, smtp_server: SmtpServer, tmp_path: Path,
 ) -> None:
     """First DATA answered 451, second accepted: both carry exactly the bytes enqueue stored."""
-    attempts: list[bytes] = []
     handler = smtp_server.handler
-    accept = handler.handle_DATA
-
-    async def record_every_attempt(server: Any, session: Any, envelope: Any) -> str:
-        attempts.append(bytes(envelope.original_content))
-        return await accept(server, session, envelope)
-
-    monkeypatch.setattr(handler, "handle_DATA", record_every_attempt)
+    attempts = handler.attempts
     path = write_register(tmp_path / "r.yaml", grants=[make_grant(end=date(2025, 10, 8))])
     load_file(engine, path)
     enqueue_due(date(2025, 10, 1), now=NOW)

@@ -331,25 +331,30 @@ def parse_or_error(raw: bytes) -> ParsedInbound | InboundParseError:
         return exc
 
 
-@settings(
-    max_examples=200,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+def corpus_edits(
+    *, max_length: int, pieces: "st.SearchStrategy[bytes]", max_edits: int
+) -> "st.SearchStrategy[list[tuple[int, int, bytes]]]":
+    """Edits for `mutate`: (position, length to replace, bytes to put there)."""
+    return st.lists(
+        st.tuples(st.integers(min_value=0, max_value=60_000),
+                  st.integers(min_value=0, max_value=max_length), pieces),
+        max_size=max_edits,
+    )
+
+
+HOSTILE_LINES = st.sampled_from(HOSTILE_HEADERS).map(lambda h: b"\r\n" + h + b"\r\n")
+FUZZ_SETTINGS = settings(deadline=None,
+                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@settings(FUZZ_SETTINGS, max_examples=200)
 @given(
     path=st.sampled_from(CORPUS_FILES),
-    edits=st.lists(
-        st.tuples(
-            st.integers(min_value=0, max_value=60_000),
-            st.integers(min_value=0, max_value=40),
-            st.one_of(
-                st.binary(max_size=12),
-                st.sampled_from(HOSTILE_HEADERS).map(lambda h: b"\r\n" + h + b"\r\n"),
-                st.sampled_from([b"\r\n\r\n", b"=?", b"?=", b"--", b"<", b">", b";", b":"]),
-            ),
-        ),
-        max_size=6,
-    ),
+    edits=corpus_edits(max_length=40, max_edits=6, pieces=st.one_of(
+        st.binary(max_size=12),
+        HOSTILE_LINES,
+        st.sampled_from([b"\r\n\r\n", b"=?", b"?=", b"--", b"<", b">", b";", b":"]),
+    )),
 )
 def test_fuzzed_corpus_raises_nothing_but_inbound_parse_error(
     path: Path, edits: list[tuple[int, int, bytes]]
@@ -475,25 +480,12 @@ MIME_PIECES = [
 ]
 
 
-@settings(
-    max_examples=400,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@settings(FUZZ_SETTINGS, max_examples=400)
 @given(
     path=st.sampled_from(CORPUS_FILES),
-    edits=st.lists(
-        st.tuples(
-            st.integers(min_value=0, max_value=60_000),
-            st.integers(min_value=0, max_value=8),
-            st.one_of(
-                st.binary(max_size=6),
-                st.sampled_from(MIME_PIECES),
-                st.sampled_from(HOSTILE_HEADERS).map(lambda h: b"\r\n" + h + b"\r\n"),
-            ),
-        ),
-        max_size=4,
-    ),
+    edits=corpus_edits(max_length=8, max_edits=4, pieces=st.one_of(
+        st.binary(max_size=6), st.sampled_from(MIME_PIECES), HOSTILE_LINES,
+    )),
 )
 def test_fast_path_agrees_with_the_reference_on_fuzzed_corpus(
     path: Path, edits: list[tuple[int, int, bytes]]

@@ -43,6 +43,8 @@ class RecordingHandler:
     rcpt_faults: list[str] = field(default_factory=list)
     data_faults: list[str] = field(default_factory=list)
     refuse_addresses: dict[str, str] = field(default_factory=dict)
+    # Every DATA attempt's bytes, refused ones included (retries must send the same bytes).
+    attempts: list[bytes] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
@@ -57,6 +59,7 @@ class RecordingHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
+            self.attempts.append(bytes(envelope.original_content or envelope.content))
             if self.data_faults:
                 return self.data_faults.pop(0)
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
