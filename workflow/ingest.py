@@ -230,12 +230,8 @@ def _classify(
     mid = parsed.message_id
     recipients = (*parsed.recipients, *(r.lower() for r in envelope))
     if parsed.bounce is not None:
-        return (
-            _bounce(session_of(connection), parsed,
-                    recipients, ctx=ctx, events=events),
-            False,
-            None,
-        )
+        bounced = _bounce(session_of(connection), parsed, recipients, ctx=ctx, events=events)
+        return bounced, False, None
     if parsed.automated_reason:
         return (
             IngestResult("ignored-automated", parsed.automated_reason, message_id=mid),
