@@ -41,7 +41,7 @@ from sqlmodel import Session, col
 from bench.support import PROJECT_ROOT
 from config.closed_days import working_calendar
 from config.settings import Settings
-from db.engine import close_engine, make_engine, raw_transaction, transaction
+from db.engine import close_engine, make_engine, transaction
 from db.migrate import upgrade_to_head
 from db.outbox import stored_message
 from db.register import apply_register
@@ -125,7 +125,7 @@ def run_decisions(engine: Engine, settings: Settings, *, orm_session: bool = Fal
     count, started = 0, time.perf_counter()
     for stage in STAGES:
         for step_id in grouped[stage]:
-            scope = transaction(engine) if orm_session else raw_transaction(engine)
+            scope = transaction(engine)
             with scope as db:
                 result = apply_decision(db, step_id=step_id, verdict=Verdict.APPROVE,
                                         comment="", channel="bench", actor_email="bench",

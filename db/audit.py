@@ -7,26 +7,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session, col
 
-from db.raw import RawConnection, RawSQL, raw_of
 from models.audit import GENESIS_HASH, AuditEvent, AuditHead
 
-# Written once, run on the session's DB-API connection: the append runs in every decision.
+# Core statements built once: the append runs in every decision, and building ORM statements
+# per call (coercion, annotation, ORM bulk-insert planning) cost more than executing them.
 _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
 _HEAD = AuditHead.__table__  # type: ignore[attr-defined]
-_HEAD_FOR_UPDATE = RawSQL("SELECT last_seq, last_hash FROM audithead WHERE id = 1", lock=True)
-_INSERT_EVENT = RawSQL(
-    "INSERT INTO auditevent (seq, at, kind, subject, actor, details, prev_hash, hash)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    # details: bound as the canonical JSON text itself (what JSONText would have written).
-    (_EVENTS.c.seq, _EVENTS.c.at, _EVENTS.c.kind, _EVENTS.c.subject, _EVENTS.c.actor,
-     None, _EVENTS.c.prev_hash, _EVENTS.c.hash),
+_HEAD_FOR_UPDATE = (
+    select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
 )
-_MOVE_HEAD = RawSQL(
-    "UPDATE audithead SET last_seq = ?, last_hash = ? WHERE id = 1",
-    (_HEAD.c.last_seq, _HEAD.c.last_hash),
+_INSERT_EVENT = insert(_EVENTS)
+_MOVE_HEAD = (
+    update(_HEAD).where(_HEAD.c.id == 1)
+    .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
 )
 
 
@@ -52,46 +48,25 @@ def event_hash(
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _canonical_details(details: dict[str, Any]) -> str:
-    """The details as JSONText stores them (sorted keys, compact), after a JSON round trip."""
-    return json.dumps(json.loads(json.dumps(details, default=str)), sort_keys=True,
-                      ensure_ascii=False, separators=(",", ":"))
-
-
-def _hash_with_details_json(
-    *, prev_hash: str, seq: int, at: datetime, kind: str, subject: str, actor: str,
-    details_json: str,
-) -> str:
-    """`event_hash` with the details already in canonical JSON (the array is the same text)."""
-    head = json.dumps([prev_hash, seq, at.isoformat(timespec="microseconds"), kind, subject, actor],
-                      ensure_ascii=False, separators=(",", ":"))
-    canonical = f"{head[:-1]},{details_json}]"
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def append_events(db: Session | RawConnection, events: Iterable[NewEvent], *, now: datetime) -> int:
+def append_events(session: Session, events: Iterable[NewEvent], *, now: datetime) -> int:
     """Append events to the chain in this transaction; returns how many were written."""
     batch = list(events)
     if not batch:
         return 0
-    raw = raw_of(db)
-    head = raw.one_or_none(_HEAD_FOR_UPDATE)
-    if head is None:
-        raise LookupError("audit head row is missing (run `bevilling init`)")
+    head = session.execute(_HEAD_FOR_UPDATE).one()
     seq, prev = int(head[0]), str(head[1])
     at = now
     rows = []
     for event in batch:
         seq += 1
-        # One canonical text is both hashed and stored: what verify_chain reads back and hashes.
-        details_json = _canonical_details(event.details)
-        digest = _hash_with_details_json(prev_hash=prev, seq=seq, at=at, kind=event.kind,
-                                         subject=event.subject, actor=event.actor,
-                                         details_json=details_json)
-        rows.append((seq, at, event.kind, event.subject, event.actor, details_json, prev, digest))
+        details = json.loads(json.dumps(event.details, default=str))
+        digest = event_hash(prev_hash=prev, seq=seq, at=at, kind=event.kind,
+                            subject=event.subject, actor=event.actor, details=details)
+        rows.append({"seq": seq, "at": at, "kind": event.kind, "subject": event.subject,
+                     "actor": event.actor, "details": details, "prev_hash": prev, "hash": digest})
         prev = digest
-    raw.run_many(_INSERT_EVENT, rows)
-    raw.run(_MOVE_HEAD, seq, prev)
+    session.execute(_INSERT_EVENT, rows)
+    session.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
     return len(rows)
 
 

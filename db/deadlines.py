@@ -173,7 +173,7 @@ def upcoming_deadlines(session: Session, *, start: date, end: date) -> list[Upco
         .where(col(Grant.end_date) >= start, col(Grant.end_date) <= end)
         .order_by(col(Grant.end_date), col(Grant.key))).all()
     ids = [grant.id for grant, _ in grants]
-    counts: dict[tuple[int, str], int] = {}
+    counts: dict[tuple[int, ReminderState], int] = {}
     for start_index in range(0, len(ids), 500):
         chunk = ids[start_index:start_index + 500]
         rows = session.execute(
@@ -183,12 +183,13 @@ def upcoming_deadlines(session: Session, *, start: date, end: date) -> list[Upco
                    col(Reminder.kind) == ReminderKind.REMINDER)
             .group_by(col(Reminder.grant_id), col(Reminder.state))).all()
         for grant_id, state, number in rows:
-            counts[(grant_id, ReminderState(state).value)] = int(number)
+            counts[(grant_id, ReminderState(state))] = int(number)
     result = []
     for grant, email in grants:
         gid = grant.id or 0
         result.append(UpcomingDeadline(
             grant.key, grant.title, grant.end_date, GrantStatus(grant.status).value, email,
-            counts.get((gid, "sent"), 0) + counts.get((gid, "late-sent"), 0),
-            counts.get((gid, "planned"), 0)))
+            sum(counts.get((gid, state), 0)
+                for state in (ReminderState.SENT, ReminderState.LATE_SENT)),
+            counts.get((gid, ReminderState.PLANNED), 0)))
     return result

@@ -4,14 +4,16 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
-from db.raw import RawConnection, RawSQL, raw_of
 from mail.deferred import Materialized, materialize
 from mail.mime import wire_message
 from models import Outbox, OutboxState
@@ -27,22 +29,16 @@ def message_id_for(key: str, *, domain: str) -> str:
 _OUTBOX = Outbox.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
 
 
-# Written once and run on the session's DB-API connection (enqueue runs in every decision).
-_INSERT = RawSQL(
-    "INSERT INTO outbox (key, kind, subject_ref, recipients, subject, body_text, body_html,"
-    " attachments, headers, message_id, raw_message, deferred_body, state, attempts,"
-    " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (key) DO NOTHING RETURNING id",
-    [_OUTBOX.c[name] for name in (
-        "key", "kind", "subject_ref", "recipients", "subject", "body_text", "body_html",
-        "attachments", "headers", "message_id", "raw_message", "deferred_body", "state",
-        "attempts", "next_attempt_at", "created_at")],
-)
-_ID_OF_KEY = RawSQL("SELECT id FROM outbox WHERE key = ?", [_OUTBOX.c.key])
+@cache
+def _insert_statement(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (key) DO NOTHING RETURNING key, id; built once per dialect."""
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (insert_fn(_OUTBOX).on_conflict_do_nothing(index_elements=["key"])
+            .returning(_OUTBOX.c.key, _OUTBOX.c.id))
 
 
 def enqueue(
-    db: Session | RawConnection, mails: Sequence[NewMail], *, now: datetime, domain: str,
+    session: Session, mails: Sequence[NewMail], *, now: datetime, domain: str,
     sender: str | None = None, sender_name: str | None = None,
 ) -> dict[str, int]:
     """Insert mails unless their key exists; returns key → outbox id for every given key.
@@ -61,7 +57,7 @@ def enqueue(
         settings = get_settings()
         sender = settings.mail_from if sender is None else sender
         sender_name = settings.mail_from_name if sender_name is None else sender_name
-    rows: list[tuple[Any, ...]] = []
+    rows: list[dict[str, Any]] = []
     for mail in mails:
         message_id = message_id_for(mail.key, domain=domain)
         raw, deferred = None, None
@@ -73,21 +69,27 @@ def enqueue(
                 ref=mail.subject_ref or mail.key, body_text=mail.body_text,
                 body_html=mail.body_html, attachments=mail.attachments, headers=mail.headers,
                 sender=sender, sender_name=sender_name, date=now)
-        rows.append((
-            mail.key, mail.kind, mail.subject_ref, [mail.recipient], mail.subject, mail.body_text,
-            mail.body_html, mail.attachments, {"Date-Enqueued": now.isoformat(), **mail.headers},
-            message_id, raw, deferred, OutboxState.PENDING, 0, now, now,
-        ))
-    connection = raw_of(db)
+        rows.append({
+            "key": mail.key, "kind": mail.kind, "subject_ref": mail.subject_ref,
+            "recipients": [mail.recipient], "subject": mail.subject, "body_text": mail.body_text,
+            "body_html": mail.body_html, "attachments": mail.attachments,
+            "headers": {"Date-Enqueued": now.isoformat(), **mail.headers},
+            "message_id": message_id, "raw_message": raw, "deferred_body": deferred,
+            "state": OutboxState.PENDING, "attempts": 0, "next_attempt_at": now,
+            "created_at": now,
+        })
+    statement = _insert_statement(session.get_bind().dialect.name)
     ids: dict[str, int] = {}
-    for row in rows:
-        inserted = connection.one_or_none(_INSERT, *row)
-        key = row[0]
-        # RETURNING names only an inserted row; a key that already existed is looked up.
-        found = inserted or connection.one_or_none(_ID_OF_KEY, key)
-        if found is None:
-            raise LookupError(f"outbox key {key!r} was neither inserted nor found")
-        ids[key] = int(found[0])
+    for start in range(0, len(rows), 500):
+        inserted = session.execute(statement, rows[start:start + 500])
+        ids.update({key: outbox_id for key, outbox_id in inserted})  # noqa: C416  (Rows)
+    # Keys that already existed (RETURNING names only the inserted rows): one more query.
+    keys = [mail.key for mail in mails if mail.key not in ids]
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        for key, outbox_id in session.execute(
+                select(col(Outbox.key), col(Outbox.id)).where(col(Outbox.key).in_(chunk))):
+            ids[key] = outbox_id
     return ids
 
 

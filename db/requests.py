@@ -12,12 +12,11 @@ from sqlalchemy import bindparam, delete, insert, select
 from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
+from domain.approval_state import TERMINAL_REQUEST_STATES, RequestState
 from loading.register_file import Located, RegisterFile
 from loading.request_schema import RequestSpec
 from loading.yaml_lines import DataFileError, DataFileProblem
 from models import BudgetRequest, Department, Grant, Person, RequestLine
-
-TERMINAL = ("approved", "rejected", "withdrawn")
 
 
 def content_of(spec: RequestSpec) -> dict[str, Any]:
@@ -124,7 +123,8 @@ def _apply_one(
     existing = session.execute(
         select(BudgetRequest).where(col(BudgetRequest.key) == spec.key)).scalar_one_or_none()
     if existing is None:
-        request = BudgetRequest(key=spec.key, version=version, state="draft", created_at=now,
+        request = BudgetRequest(key=spec.key, version=version, state=RequestState.DRAFT,
+                                created_at=now,
                                 **values)
         session.add(request)
         session.flush()
@@ -135,7 +135,7 @@ def _apply_one(
     if existing.content_hash == values["content_hash"]:
         return "unchanged"
     new_version = version != existing.version
-    if new_version and existing.state in TERMINAL:
+    if new_version and existing.state in TERMINAL_REQUEST_STATES:
         problems.append(DataFileProblem(
             file, located.line, f"requests[{spec.key}]",
             f"request is already {existing.state}; its amounts and text cannot change "
@@ -152,7 +152,7 @@ def _apply_one(
         _write_lines(session, existing.id or 0, spec)
     events.append(NewEvent("request.updated", f"request:{spec.key}",
                            details={"version": existing.version, "new_version": new_version}))
-    if new_version and existing.state == "pending":
+    if new_version and existing.state is RequestState.PENDING:
         return f"revised:{existing.id}"
     return "updated"
 

@@ -66,3 +66,39 @@ def answer_refusal(
     if token is not None and token.expires_at <= now:
         return Refusal.EXPIRED
     return None
+
+
+# The words the reply path has recorded since the first release (`refused-<word>` outcomes and
+# the notices approvers get); the confirm page tells the finer reason itself.
+_REPLY_WORDS = {
+    Refusal.INVALID: "not-found",
+    Refusal.OUTDATED: "outdated",
+    Refusal.DECIDED: "decided",
+    Refusal.SKIPPED: "decided",
+    Refusal.CLOSED: "decided",
+    Refusal.INACTIVE: "decided",
+    Refusal.USED: "decided",
+    Refusal.EXPIRED: "expired",
+}
+
+
+def reply_word(refusal: Refusal) -> str:
+    """The short word an inbound outcome and a notice use for a refusal."""
+    return _REPLY_WORDS[refusal]
+
+
+def refusal_detail(
+    refusal: Refusal, *, step: StepFacts, request: RequestFacts, token: TokenFacts | None
+) -> str:
+    """The facts behind a refusal, for the inbound log and the audit trail (not for people)."""
+    if refusal is Refusal.OUTDATED:
+        return f"version {step.version} was replaced by {request.version}"
+    if refusal is Refusal.CLOSED:
+        return f"request is {request.state.value}"
+    if refusal is Refusal.USED:
+        return "token already used"
+    if refusal is Refusal.EXPIRED and token is not None:
+        return token.expires_at.isoformat()
+    if refusal is Refusal.INVALID:
+        return "token does not belong to the step"
+    return step.state.value

@@ -10,6 +10,15 @@ from domain.working_days import WorkingCalendar
 EXPIRED_OFFSET = 0
 
 
+class ReminderState(StrEnum):
+    """Life cycle of one planned reminder in the ledger."""
+
+    PLANNED = "planned"
+    SENT = "sent"
+    LATE_SENT = "late-sent"
+    CANCELLED = "cancelled"
+
+
 class PlanKind(StrEnum):
     REMINDER = "reminder"
     EXPIRED = "expired"

@@ -1,6 +1,17 @@
-"""Backoff for transient delivery failures; the random draw is passed in to keep this pure."""
+"""An outbox row's life cycle, and the backoff for transient delivery failures (the random draw
+is passed in to keep this pure)."""
 
 from datetime import timedelta
+from enum import StrEnum
+
+
+class OutboxState(StrEnum):
+    """Life cycle of one outbox row: pending → sending (claimed) → sent, or failed for good."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
 
 
 def retry_delay(

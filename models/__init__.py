@@ -1,5 +1,7 @@
 """SQLModel tables. Importing this package registers every table on SQLModel.metadata."""
 
+from domain.reminders import ReminderState
+from domain.retry import OutboxState
 from models.approvals import (
     ApprovalStep,
     ApprovalToken,
@@ -10,7 +12,7 @@ from models.approvals import (
     RequestLine,
 )
 from models.audit import AuditEvent, AuditHead
-from models.outbox import Outbox, OutboxState
+from models.outbox import Outbox
 from models.register import (
     AmountKind,
     Department,
@@ -22,7 +24,7 @@ from models.register import (
     Person,
     Recurrence,
 )
-from models.reminders import Reminder, ReminderKind, ReminderState
+from models.reminders import Reminder, ReminderKind
 
 __all__ = [
     "AmountKind",

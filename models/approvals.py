@@ -2,21 +2,13 @@
 
 from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Column, Index, LargeBinary, Numeric, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from models.types import JSONText, UTCDateTime
-
-
-class RequestStateColumn(StrEnum):
-    DRAFT = "draft"
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    WITHDRAWN = "withdrawn"
+from domain.approval_state import RequestState, StepState, Verdict
+from models.types import JSONText, UTCDateTime, state_column
 
 
 class BudgetRequestBase(SQLModel):
@@ -39,7 +31,8 @@ class BudgetRequest(BudgetRequestBase, table=True):
     policy_name: str = Field(default="", max_length=200)
     version: str = Field(max_length=16)
     version_number: int = 1
-    state: str = Field(default="draft", max_length=16, index=True)
+    state: RequestState = Field(
+        default=RequestState.DRAFT, sa_column=state_column(RequestState, index=True))
     content_hash: str = Field(max_length=64)
     content_snapshot: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSONText, nullable=False))
@@ -83,8 +76,8 @@ class ApprovalStep(SQLModel, table=True):
     answer_days: int = 5
     approver_id: int = Field(foreign_key="person.id", index=True)
     on_behalf_of_id: int | None = Field(default=None, foreign_key="person.id")
-    state: str = Field(default="waiting", max_length=16)
-    decision: str | None = Field(default=None, max_length=16)
+    state: StepState = Field(default=StepState.WAITING, sa_column=state_column(StepState))
+    decision: Verdict | None = Field(default=None, sa_column=state_column(Verdict, nullable=True))
     comment: str = ""
     channel: str | None = Field(default=None, max_length=16)
     note: str = Field(default="", max_length=500)

@@ -2,20 +2,13 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Column, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
+from domain.retry import OutboxState
 from models.types import JSONText, UTCDateTime
-
-
-class OutboxState(StrEnum):
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
 
 
 class Outbox(SQLModel, table=True):

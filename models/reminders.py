@@ -6,14 +6,8 @@ from enum import StrEnum
 from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from domain.reminders import ReminderState
 from models.types import UTCDateTime
-
-
-class ReminderState(StrEnum):
-    PLANNED = "planned"
-    SENT = "sent"
-    LATE_SENT = "late-sent"
-    CANCELLED = "cancelled"
 
 
 class ReminderKind(StrEnum):

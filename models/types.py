@@ -1,10 +1,11 @@
-"""Column types shared by the tables: UTC datetimes that come back aware, JSON as text."""
+"""Column types shared by the tables: UTC datetimes that come back aware, JSON as text, states."""
 
 import json
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Text
+from sqlalchemy import Column, DateTime, Dialect, Enum, Text
 from sqlalchemy.types import TypeDecorator
 
 
@@ -42,3 +43,16 @@ class JSONText(TypeDecorator[Any]):
         if value is None:
             return None
         return json.loads(value)
+
+
+def state_column(states: type[StrEnum], *, index: bool = False, nullable: bool = False) -> Any:
+    """A column typed by a domain state enum, stored as its value (`"pending"`) in VARCHAR(16).
+
+    The enum's values, not its names, go to the database, so the rows written before the
+    columns were enum-typed read back unchanged; an unknown value raises on read.
+    """
+    return Column(
+        Enum(states, native_enum=False, create_constraint=False, length=16,
+             values_callable=lambda members: [member.value for member in members],
+             validate_strings=True),
+        index=index, nullable=nullable)

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from domain import errors
+from domain.answering import answer_refusal
 from domain.approval_state import StepState, Verdict
 from domain.request_changes import describe_changes
 from mail.formatting import long_date, money
@@ -87,25 +89,11 @@ def check_open(target: Target, ctx: WorkflowContext) -> None:
     facts = {"key": request.key, "version": request.version,
              "stage": step.stage_title_en if language == "en" else step.stage_title_da,
              "state": REQUEST_STATES[language].get(request.state, request.state)}
-    reason = None
-    if (step.state == StepState.VOID.value or step.version != request.version
-            or token.version != request.version):
-        reason = "outdated"
-    elif step.state in (StepState.APPROVED.value, StepState.REJECTED.value):
-        reason = "decided"
+    reason = answer_refusal(step, request, token, now=ctx.now)
+    if reason is errors.Refusal.DECIDED:
         facts |= decided_facts(step, language, ctx)
-    elif step.state == StepState.SKIPPED.value:
-        reason = "skipped"
-    elif request.state != "pending":
-        reason = "closed"
-    elif step.state != StepState.PENDING.value:
-        reason = "inactive"
-    elif token.used_at is not None:
-        reason = "used"
-    elif token.expires_at <= ctx.now:
-        reason = "expired"
     if reason is not None:
-        raise Refusal(reason, language, facts)
+        raise Refusal(reason.value, language, facts)
 
 
 def decided_facts(step: ApprovalStep, language: str, ctx: WorkflowContext) -> dict[str, str]:

@@ -2,6 +2,8 @@
 
 from typing import Final
 
+from domain.approval_state import RequestState
+
 LANGUAGES: Final = ("da", "en")
 
 UI: Final[dict[str, dict[str, str]]] = {
@@ -152,11 +154,12 @@ REFUSALS: Final[dict[str, dict[str, tuple[str, str]]]] = {
     },
 }
 
-REQUEST_STATES: Final[dict[str, dict[str, str]]] = {
-    "da": {"approved": "godkendt", "rejected": "afvist", "withdrawn": "trukket tilbage",
-           "draft": "ikke indsendt", "pending": "under behandling"},
-    "en": {"approved": "approved", "rejected": "rejected", "withdrawn": "withdrawn",
-           "draft": "not submitted", "pending": "pending"},
+_R = RequestState
+REQUEST_STATES: Final[dict[str, dict[RequestState, str]]] = {
+    "da": {_R.APPROVED: "godkendt", _R.REJECTED: "afvist", _R.WITHDRAWN: "trukket tilbage",
+           _R.DRAFT: "ikke indsendt", _R.PENDING: "under behandling"},
+    "en": {_R.APPROVED: "approved", _R.REJECTED: "rejected", _R.WITHDRAWN: "withdrawn",
+           _R.DRAFT: "not submitted", _R.PENDING: "pending"},
 }
 
 

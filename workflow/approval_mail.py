@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from domain.approval_state import StepState
 from domain.replies import QUOTE_SENTINEL
 from domain.request_changes import describe_changes
 from mail.deferred import deferred_body
@@ -165,7 +166,7 @@ def approval_request_mail(
     approved = [
         f"{_stage_title(s, language)}: {_who(s)}"
         for s in request.steps
-        if s.version == request.version and s.state == "approved"
+        if s.version == request.version and s.state is StepState.APPROVED
     ]
     context = {
         "lang": language,

@@ -2,22 +2,17 @@
 
 from dataclasses import dataclass, field, replace
 
-from sqlmodel import Session
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, col
 
-from db.approval_rows import (
-    StepRow,
-    claim_step,
-    finish_request,
-    lock_request_of_step,
-    set_approver,
-    steps_of_request,
-    token_by_id,
-    use_token,
-)
 from db.audit import NewEvent, append_events
 from db.outbox import enqueue
-from db.raw import RawConnection, raw_of
+from db.requests import LineFacts
+from domain.answering import answer_refusal, refusal_detail, reply_word
 from domain.approval_state import RequestState, StepState, Verdict, decide
+from domain.errors import Refusal
+from models import ApprovalStep, ApprovalToken, BudgetRequest
 from workflow.approval_mail import outcome_mail
 from workflow.context import WorkflowContext
 from workflow.steps import (
@@ -27,30 +22,65 @@ from workflow.steps import (
     snapshot,
 )
 from workflow.views import (
+    RequestView,
     assemble_request_view,
     people_of,
     person_views,
     request_facts,
 )
 
-REFUSALS = ("outdated", "decided", "expired", "not-found")
-
+_STEPS = ApprovalStep.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
+# The conditional claim: only a step still pending is decided (Core, built once).
+_CLAIM_STEP = (
+    update(_STEPS)
+    .where(_STEPS.c.id == bindparam("step_id"), _STEPS.c.state == StepState.PENDING.value)
+    .values(
+        state=bindparam("new_state"),
+        decision=bindparam("new_decision"),
+        comment=bindparam("new_comment"),
+        channel=bindparam("new_channel"),
+        decided_at=bindparam("new_decided_at"),
+    )
+)
+# The request a step belongs to, locked (FOR UPDATE on PostgreSQL; SQLite holds the write lock).
+_LOCK_REQUEST_OF_STEP = (
+    select(BudgetRequest)
+    .where(
+        col(BudgetRequest.id)
+        == select(col(ApprovalStep.request_id))
+        .where(col(ApprovalStep.id) == bindparam("step_id"))
+        .scalar_subquery()
+    )
+    .with_for_update()
+)
+# Every step of the request, every version, read fresh after the lock.
+_ALL_STEPS = (
+    select(ApprovalStep)
+    .where(col(ApprovalStep.request_id) == bindparam("request_id"))
+    .order_by(col(ApprovalStep.id))
+    .execution_options(populate_existing=True)
+)
 
 @dataclass(frozen=True)
 class DecisionResult:
-    """`applied` or why not (`reason` ∈ outdated, decided, expired, not-found)."""
+    """`applied`, or why not: `refusal` (the rule's reason) and its short word `reason`."""
 
     applied: bool
     request_key: str
     request_state: str
-    reason: str = ""
+    refusal: Refusal | None = None
     detail: str = ""
     finished: bool = False
     next_approvers: tuple[str, ...] = field(default_factory=tuple)
 
+    @property
+    def reason(self) -> str:
+        """The word used in inbound outcomes and notices (`refused-<reason>`); "" if applied."""
+        return reply_word(self.refusal) if self.refusal is not None else ""
+
 
 def apply_decision(
-    db: Session | RawConnection,
+    session: Session,
     *,
     step_id: int,
     verdict: Verdict,
@@ -67,37 +97,51 @@ def apply_decision(
     The decision's audit events are appended to the chain here, or to `audit` if given: the
     caller then appends them (with its own) in the same transaction, one chain write instead of two.
     `acting_person_id` is who actually answered (the approver's substitute, or the person the
-    approver stood in for); the step records it once the claim has succeeded. `db` is the
-    caller's transaction: a session, or its raw connection (`db.raw`), which is all this uses.
+    approver stood in for); the step records it once the claim has succeeded.
     """
-    connection = raw_of(db)
     # One statement finds and locks the step's request (FOR UPDATE on PostgreSQL; SQLite
     # already holds the write lock), then one loads every step of it, fresh after the lock.
-    request = lock_request_of_step(connection, step_id)
+    request = session.execute(_LOCK_REQUEST_OF_STEP, {"step_id": step_id}).scalar_one_or_none()
     if request is None:
-        return DecisionResult(False, "", "", "not-found", f"step {step_id}")
-    all_steps = steps_of_request(connection, request.id)
+        return DecisionResult(False, "", "", Refusal.INVALID, f"step {step_id}")
+    all_steps = list(session.execute(_ALL_STEPS, {"request_id": request.id}).scalars())
     step = next(s for s in all_steps if s.id == step_id)
-    refusal = _refusal(connection, step, request_version=request.version, token_id=token_id,
-                       ctx=ctx)
-    if refusal is None and request.state != RequestState.PENDING.value:
-        refusal = ("decided", f"request is {request.state}")
+    token = session.get(ApprovalToken, token_id) if token_id is not None else None
+    if token_id is not None and token is None:
+        return DecisionResult(False, request.key, request.state, Refusal.INVALID, "no such token")
+    refusal = answer_refusal(step, request, token, now=ctx.now)
     if refusal is not None:
-        return DecisionResult(False, request.key, request.state, *refusal)
+        detail = refusal_detail(refusal, step=step, request=request, token=token)
+        return DecisionResult(False, request.key, request.state, refusal, detail)
     new_state = StepState.APPROVED if verdict is Verdict.APPROVE else StepState.REJECTED
-    if not claim_step(connection, step_id, state=new_state.value, decision=verdict.value,
-                      comment=comment[:4000], channel=channel, decided_at=ctx.now):
-        return DecisionResult(False, request.key, request.state, "decided", "already answered")
-    step.state, step.decision, step.comment = new_state.value, verdict.value, comment[:4000]
-    step.channel, step.decided_at = channel, ctx.now
+    values = {
+        "state": new_state.value,
+        "decision": verdict.value,
+        "comment": comment[:4000],
+        "channel": channel,
+        "decided_at": ctx.now,
+    }
+    params = {"step_id": step_id, **{f"new_{name}": value for name, value in values.items()}}
+    claimed = session.execute(_CLAIM_STEP, params)
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+        return DecisionResult(False, request.key, request.state, Refusal.DECIDED,
+                              "already answered")
+    for name, value in values.items():  # a Core UPDATE: tell the loaded row what it now holds
+        set_committed_value(step, name, value)
     if acting_person_id is not None and acting_person_id != step.approver_id:
-        _record_acting_person(connection, step, acting_person_id)
-    # Impossible while we hold the request lock; never decide on a doubtful token.
-    if token_id is not None and not use_token(connection, token_id, at=ctx.now):
-        raise RuntimeError(f"token {token_id} was used concurrently for step {step_id}")
+        _record_acting_person(session, step, acting_person_id)
+    if token_id is not None:
+        used = session.execute(
+            update(ApprovalToken)
+            .where(col(ApprovalToken.id) == token_id, col(ApprovalToken.used_at).is_(None))
+            .values(used_at=ctx.now)
+        )
+        if used.rowcount != 1:  # type: ignore[attr-defined]
+            # Impossible while we hold the request lock; never decide on a doubtful token.
+            raise RuntimeError(f"token {token_id} was used concurrently for step {step_id}")
     steps = [s for s in all_steps if s.version == request.version]
-    by_id = {s.id: s for s in steps}
-    people = person_views(connection, people_of(request, all_steps))
+    by_id = {s.id or 0: s for s in steps}
+    people = person_views(session, people_of(request, all_steps))
     emails = {pid: person.email for pid, person in people.items()}
     before = [
         replace(snap, state=StepState.PENDING) if snap.step_id == step_id else snap
@@ -110,8 +154,9 @@ def apply_decision(
         request_key=request.key,
         request_state=RequestState(request.state),
     )
+    by_id[step_id].state = new_state.value
     followers = [(sid, state) for sid, state in outcome.step_changes if sid != step_id]
-    activated = apply_step_changes(connection, followers, steps=by_id, ctx=ctx)
+    activated = apply_step_changes(session, followers, steps=by_id, ctx=ctx)
     events = [
         NewEvent(
             "step.decided",
@@ -130,22 +175,28 @@ def apply_decision(
         )
     ]
     skipped = [sid for sid, state in followers if state is StepState.SKIPPED]
-    revoke_tokens(connection, skipped, now=ctx.now)
+    revoke_tokens(session, skipped, now=ctx.now)
+    facts: list[tuple[str | None, tuple[LineFacts, ...]]] = []
+
+    def view() -> RequestView:
+        # The rows loaded above, as this transaction has changed them (the ORM UPDATEs
+        # synchronise the session): what load_request_view would read back, without the reads.
+        if not facts:
+            facts.append(request_facts(session, request))
+        grant_key, lines = facts[0]
+        return assemble_request_view(request, all_steps, people, grant_key=grant_key, lines=lines)
+
+    mails = mail_activated(
+        session, request, activated, ctx=ctx, events=events, view=view() if activated else None
+    )
     if outcome.finished:
         request.state = outcome.request_state.value
-        finish_request(connection, request.id, state=request.state, at=ctx.now)
-    view = None
-    if activated or outcome.finished:
-        # The rows loaded above as this transaction changed them: what load_request_view
-        # would read back, without reading the steps and people again.
-        grant, lines = request_facts(connection, request)
-        view = assemble_request_view(request, all_steps, people, grant_key=grant, lines=lines)
-    mails = mail_activated(connection, request, activated, ctx=ctx, events=events, view=view)
-    if outcome.finished and view is not None:
+        request.decided_at = ctx.now
+        session.flush()
         approved = outcome.request_state is RequestState.APPROVED
         enqueue(
-            connection,
-            [outcome_mail(view, approved=approved, ctx=ctx)],
+            session,
+            [outcome_mail(view(), approved=approved, ctx=ctx)],
             now=ctx.now,
             domain=ctx.settings.mail_domain,
         )
@@ -158,7 +209,7 @@ def apply_decision(
             )
         )
     if audit is None:
-        append_events(connection, events, now=ctx.now)
+        append_events(session, events, now=ctx.now)
     else:
         audit.extend(events)
     return DecisionResult(
@@ -170,32 +221,11 @@ def apply_decision(
     )
 
 
-def _refusal(
-    connection: RawConnection,
-    step: StepRow,
-    *,
-    request_version: str,
-    token_id: int | None,
-    ctx: WorkflowContext,
-) -> tuple[str, str] | None:
-    if step.version != request_version or step.state == StepState.VOID.value:
-        return ("outdated", f"version {step.version} was replaced by {request_version}")
-    if step.state != StepState.PENDING.value:
-        return ("decided", step.state)
-    if token_id is not None:
-        token = token_by_id(connection, token_id)
-        if token is None or token.step_id != step.id:
-            return ("not-found", "token does not belong to the step")
-        if token.used_at is not None:
-            return ("decided", "token already used")
-        if token.expires_at <= ctx.now:
-            return ("expired", token.expires_at.isoformat())
-    return None
-
-
-def _record_acting_person(connection: RawConnection, step: StepRow, acting_person_id: int) -> None:
+def _record_acting_person(session: Session, step: ApprovalStep, acting_person_id: int) -> None:
     """The original approver answering herself is no longer "on behalf of"; a substitute is."""
     behalf = None if acting_person_id == step.on_behalf_of_id else (
         step.on_behalf_of_id or step.approver_id)
-    set_approver(connection, step.id, approver_id=acting_person_id, on_behalf_of_id=behalf)
-    step.approver_id, step.on_behalf_of_id = acting_person_id, behalf
+    session.execute(update(ApprovalStep).where(col(ApprovalStep.id) == step.id)
+                    .values(approver_id=acting_person_id, on_behalf_of_id=behalf))
+    set_committed_value(step, "approver_id", acting_person_id)
+    set_committed_value(step, "on_behalf_of_id", behalf)

@@ -75,8 +75,8 @@ def escalate_step(
         )
         return EscalationResult(False, None, None, "no escalation target")
     step.state = next_step_state(
-        StepState(step.state), event=StepEvent.VOID, request_key=request.key, step=step_id
-    ).value
+        step.state, event=StepEvent.VOID, request_key=request.key, step=step_id
+    )
     step.note = f"escalated to {target.email}: {reason}"[:500]
     revoke_tokens(session, [step_id], now=ctx.now)
     due = ctx.calendar.add_working_days(ctx.today, step.answer_days)

@@ -9,6 +9,7 @@ from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
 from db.outbox import enqueue
+from domain.approval_state import RequestState, StepState
 from mail.formatting import long_date
 from mail.render import render_mail
 from models import ApprovalStep, BudgetRequest
@@ -38,8 +39,8 @@ def _due_steps(session: Session) -> list[tuple[ApprovalStep, BudgetRequest]]:
         select(ApprovalStep, BudgetRequest)
         .join(BudgetRequest, col(BudgetRequest.id) == col(ApprovalStep.request_id))
         .where(
-            col(ApprovalStep.state) == "pending",
-            col(BudgetRequest.state) == "pending",
+            col(ApprovalStep.state) == StepState.PENDING,
+            col(BudgetRequest.state) == RequestState.PENDING,
             col(ApprovalStep.version) == col(BudgetRequest.version),
             col(ApprovalStep.due_date).is_not(None),
             col(ApprovalStep.reminders_sent) < MAX_REMINDERS,

@@ -6,9 +6,9 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from config.settings import Settings
-from db.engine import raw_transaction
 from workflow.context import make_context
 from workflow.ingest import IngestResult, ingest_message
 
@@ -40,7 +40,9 @@ def ingest_raw(
 ) -> IngestResult:
     """Ingest one message in its own transaction (`secret` saves a Secret-block lookup)."""
     ctx = make_context(settings, now=now, secret=secret)
-    with raw_transaction(engine) as connection:
-        return ingest_message(
-            connection, raw, source=source, ctx=ctx, envelope_recipients=envelope_recipients
+    with Session(engine, expire_on_commit=False) as session:
+        result = ingest_message(
+            session, raw, source=source, ctx=ctx, envelope_recipients=envelope_recipients
         )
+        session.commit()
+    return result

@@ -9,21 +9,17 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col
 
-from db.approval_rows import (
-    RequestRow,
-    StepRow,
-    TokenRow,
-    request_by_id,
-    step_by_id,
-    substitutes_today,
-    token_by_hash,
-)
 from db.audit import NewEvent, append_events
 from db.outbox import enqueue
-from db.raw import RawConnection, RawSQL, raw_of, session_of
+from domain.answering import answer_refusal, refusal_detail, reply_word
 from domain.approval_state import Verdict
 from domain.authentication import accepted, assess
 from domain.replies import Decision, VerdictKind, extract_new_text, interpret_reply
@@ -34,7 +30,7 @@ from mail.inbound_parse import (
     token_from_recipients,
     verp_outbox_id,
 )
-from models import ApprovalStep, BudgetRequest, InboundMessage, Outbox
+from models import ApprovalStep, ApprovalToken, BudgetRequest, Delegation, InboundMessage, Outbox
 from workflow.approval_mail import notice_mail
 from workflow.context import WorkflowContext
 from workflow.decisions import apply_decision
@@ -54,34 +50,56 @@ class IngestResult:
     message_id: str = ""
 
 
-_INBOUND = InboundMessage.__table__  # type: ignore[attr-defined]  # SQLModel sets it on tables
-# Hand-written SQL on the session's connection (db.raw): these run for every inbound mail.
-_RECORD = RawSQL(
-    "INSERT INTO inbound_message (message_id, raw_sha256, source, outcome, detail, quarantined,"
-    " subject, received_at) VALUES (?, ?, ?, 'received', '', ?, '', ?)"
-    " ON CONFLICT (message_id) DO NOTHING RETURNING id",
-    [_INBOUND.c.message_id, _INBOUND.c.raw_sha256, _INBOUND.c.source, _INBOUND.c.quarantined,
-     _INBOUND.c.received_at],
-)
-_FINISH = RawSQL(
-    "UPDATE inbound_message SET outcome = ?, detail = ?, step_id = ?, from_address = ?,"
-    " subject = ?, quarantined = ?, raw = ?, received_at = ? WHERE id = ?",
-    [_INBOUND.c.outcome, _INBOUND.c.detail, _INBOUND.c.step_id, _INBOUND.c.from_address,
-     _INBOUND.c.subject, _INBOUND.c.quarantined, _INBOUND.c.raw, _INBOUND.c.received_at,
-     _INBOUND.c.id],
-)
+@cache
+def _record_statement(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (message_id) DO NOTHING RETURNING id, built once per dialect."""
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert_fn(InboundMessage)
+        .values(
+            message_id=bindparam("message_id"),
+            raw_sha256=bindparam("digest"),
+            source=bindparam("source"),
+            outcome="received",
+            detail="",
+            quarantined=False,
+            subject="",
+            received_at=bindparam("now"),
+        )
+        .on_conflict_do_nothing(index_elements=["message_id"])
+        .returning(col(InboundMessage.id))
+    )
 
 
 def _record(
-    connection: RawConnection, *, message_id: str, digest: str, source: str, now: datetime
+    session: Session, *, message_id: str, digest: str, source: str, now: datetime
 ) -> int | None:
-    """The inbound row, or None if this Message-ID was seen before."""
-    row = connection.one_or_none(_RECORD, message_id[:300], digest, source, False, now)
-    return int(row[0]) if row is not None else None
+    statement = _record_statement(session.get_bind().dialect.name)
+    params = {"message_id": message_id[:300], "digest": digest, "source": source, "now": now}
+    result: int | None = session.execute(statement, params).scalar_one_or_none()
+    return result
+
+
+_INBOUND = InboundMessage.__table__  # type: ignore[attr-defined]  # SQLModel sets it on tables
+_FINISH = (
+    update(_INBOUND)
+    .where(_INBOUND.c.id == bindparam("inbound_id"))
+    .values(
+        outcome=bindparam("new_outcome"),
+        detail=bindparam("new_detail"),
+        step_id=bindparam("new_step_id"),
+        from_address=bindparam("new_from_address"),
+        subject=bindparam("new_subject"),
+        quarantined=bindparam("new_quarantined"),
+        raw=bindparam("new_raw"),
+        received_at=bindparam("new_received_at"),
+    )
+)
+_TOKEN_BY_HASH = select(ApprovalToken).where(col(ApprovalToken.token_hash) == bindparam("digest"))
 
 
 def _finish(
-    connection: RawConnection,
+    session: Session,
     inbound_id: int,
     result: IngestResult,
     *,
@@ -91,17 +109,21 @@ def _finish(
     events: list[NewEvent],
     ctx: WorkflowContext,
 ) -> IngestResult:
-    connection.run(
+    session.execute(
         _FINISH,
-        result.outcome,
-        result.detail[:2000],
-        result.step_id,
-        parsed.from_address[:254] if parsed and parsed.from_address else None,
-        (parsed.subject if parsed else "")[:500],
-        quarantine,
-        raw if quarantine else None,
-        ctx.now,
-        inbound_id,
+        {
+            "inbound_id": inbound_id,
+            "new_outcome": result.outcome,
+            "new_detail": result.detail[:2000],
+            "new_step_id": result.step_id,
+            "new_from_address": (
+                parsed.from_address[:254] if parsed and parsed.from_address else None
+            ),
+            "new_subject": (parsed.subject if parsed else "")[:500],
+            "new_quarantined": quarantine,
+            "new_raw": raw if quarantine else None,
+            "new_received_at": ctx.now,
+        },
     )
     events.append(
         NewEvent(
@@ -115,37 +137,32 @@ def _finish(
             },
         )
     )
-    append_events(connection, events, now=ctx.now)
+    append_events(session, events, now=ctx.now)
     return result
 
 
 def ingest_message(
-    db: Session | RawConnection,
+    session: Session,
     raw: bytes,
     *,
     source: str,
     ctx: WorkflowContext,
     envelope_recipients: Iterable[str] = (),
 ) -> IngestResult:
-    """Process one raw message in the caller's transaction (a session or its raw connection).
-
-    The common path is hand-written SQL; notices and bounces use the ORM, in the same
-    transaction (`session_of`).
-    """
+    """Process one raw message in the caller's transaction."""
     settings = ctx.settings
     events: list[NewEvent] = []
     digest = hashlib.sha256(raw).hexdigest()
-    connection = raw_of(db)
     try:
         parsed = parse_inbound(raw, max_bytes=settings.inbound_max_bytes)
     except InboundParseError as exc:
         inbound_id = _record(
-            connection, message_id=f"sha256:{digest}", digest=digest, source=source, now=ctx.now
+            session, message_id=f"sha256:{digest}", digest=digest, source=source, now=ctx.now
         )
         if inbound_id is None:
             return IngestResult("duplicate", message_id=f"sha256:{digest}")
         return _finish(
-            connection,
+            session,
             inbound_id,
             IngestResult("quarantined", f"unparsable: {exc.reason}", message_id=f"sha256:{digest}"),
             parsed=None,
@@ -155,17 +172,17 @@ def ingest_message(
             ctx=ctx,
         )
     inbound_id = _record(
-        connection, message_id=parsed.message_id, digest=digest, source=source, now=ctx.now
+        session, message_id=parsed.message_id, digest=digest, source=source, now=ctx.now
     )
     if inbound_id is None:
         return IngestResult("duplicate", message_id=parsed.message_id)
     result, quarantine, notice = _classify(
-        connection, parsed, ctx=ctx, events=events, envelope=tuple(envelope_recipients)
+        session, parsed, raw, ctx=ctx, events=events, envelope=tuple(envelope_recipients)
     )
     if notice is not None:
-        _send_notice(session_of(db), notice, inbound_id=inbound_id, ctx=ctx, events=events)
+        _send_notice(session, notice, inbound_id=inbound_id, ctx=ctx, events=events)
     return _finish(
-        connection,
+        session,
         inbound_id,
         result,
         parsed=parsed,
@@ -219,8 +236,9 @@ def _send_notice(
 
 
 def _classify(
-    connection: RawConnection,
+    session: Session,
     parsed: ParsedInbound,
+    raw: bytes,
     *,
     ctx: WorkflowContext,
     events: list[NewEvent],
@@ -230,8 +248,7 @@ def _classify(
     mid = parsed.message_id
     recipients = (*parsed.recipients, *(r.lower() for r in envelope))
     if parsed.bounce is not None:
-        bounced = _bounce(session_of(connection), parsed, recipients, ctx=ctx, events=events)
-        return bounced, False, None
+        return _bounce(session, parsed, recipients, ctx=ctx, events=events), False, None
     if parsed.automated_reason:
         return (
             IngestResult("ignored-automated", parsed.automated_reason, message_id=mid),
@@ -249,19 +266,25 @@ def _classify(
             False,
             None,
         )
-    token_row = token_by_hash(connection, token_hash(token))
+    token_row = session.execute(
+        _TOKEN_BY_HASH, {"digest": token_hash(token)}
+    ).scalar_one_or_none()
     if token_row is None:
         return (
             IngestResult("refused-unknown-token", "token matches no step", message_id=mid),
             True,
             None,
         )
-    step = step_by_id(connection, token_row.step_id)
-    request = request_by_id(connection, step.request_id) if step else None
+    step = session.get(ApprovalStep, token_row.step_id)
+    request = session.get(BudgetRequest, step.request_id) if step else None
     if step is None or request is None:
         return IngestResult("refused-unknown-token", "step is gone", message_id=mid), True, None
-    key, sid = request.key, step.id
-    acting = _acting_person(connection, parsed.from_address, step=step, ctx=ctx)
+    key, sid = request.key, step.id or 0
+    people = person_views(session, {step.approver_id})
+    approver = people[step.approver_id]
+    acting = _acting_person(
+        session, parsed.from_address, step=step, approver_email=approver.email, ctx=ctx
+    )
     if acting is None:
         return (
             IngestResult(
@@ -286,12 +309,14 @@ def _classify(
     reply = interpret_reply(extract_new_text(plain=parsed.plain_text, html=parsed.html_text))
     if reply.kind is not VerdictKind.DECISION or reply.decision is None:
         reason = "empty" if reply.kind is VerdictKind.EMPTY else "ambiguous"
-        stale = _stale_reason(step, request, token_row, ctx=ctx)
-        if stale is not None:
+        refusal = answer_refusal(step, request, token_row, now=ctx.now)
+        if refusal is not None:
+            word = reply_word(refusal)
+            detail = refusal_detail(refusal, step=step, request=request, token=token_row)
             return (
-                IngestResult(f"refused-{stale[0]}", stale[1], key, sid, mid),
+                IngestResult(f"refused-{word}", detail, key, sid, mid),
                 False,
-                _Notice(sid, step.approver_id, stale[0], stale[1]),
+                _Notice(sid, step.approver_id, word, detail),
             )
         return (
             IngestResult(f"quarantined-{reason}", reply.reason, key, sid, mid),
@@ -299,7 +324,7 @@ def _classify(
             _Notice(sid, step.approver_id, reason, reply.reason),
         )
     outcome = apply_decision(
-        connection,
+        session,
         step_id=sid,
         verdict=Verdict.APPROVE if reply.decision is Decision.APPROVE else Verdict.REJECT,
         comment=reply.comment,
@@ -319,34 +344,27 @@ def _classify(
     )
 
 
-def _stale_reason(
-    step: StepRow, request: RequestRow, token: TokenRow, *, ctx: WorkflowContext
-) -> tuple[str, str] | None:
-    if step.version != request.version or step.state == "void":
-        return ("outdated", f"version {step.version} was replaced")
-    if step.state != "pending":
-        return ("decided", step.state)
-    if token.expires_at <= ctx.now:
-        return ("expired", token.expires_at.isoformat())
-    return None
-
-
 def _acting_person(
-    connection: RawConnection, sender: str, *, step: StepRow, ctx: WorkflowContext
+    session: Session, sender: str, *, step: ApprovalStep, approver_email: str, ctx: WorkflowContext
 ) -> int | None:
     """The approver, the person they stand in for, or a substitute on a delegation today."""
-    candidates = [step.approver_id]
+    if sender == approver_email.lower():
+        return step.approver_id
     if step.on_behalf_of_id:
-        candidates.append(step.on_behalf_of_id)
-    people = person_views(connection, set(candidates))
-    for person_id in candidates:
-        if people[person_id].email.lower() == sender:
-            return person_id
-    substitutes = substitutes_today(connection, step.approver_id, ctx.today)
-    found = person_views(connection, set(substitutes))
-    for substitute_id in substitutes:
-        if found[substitute_id].email.lower() == sender:
-            return substitute_id
+        original = person_views(session, {step.on_behalf_of_id})[step.on_behalf_of_id]
+        if original.email.lower() == sender:
+            return original.id
+    rows = session.execute(
+        select(Delegation).where(
+            col(Delegation.person_id) == step.approver_id,
+            col(Delegation.starts) <= ctx.today,
+            col(Delegation.ends) >= ctx.today,
+        )
+    ).scalars()
+    for delegation in rows:
+        substitute = person_views(session, {delegation.substitute_id})[delegation.substitute_id]
+        if substitute.email.lower() == sender:
+            return substitute.id
     return None
 
 

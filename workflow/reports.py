@@ -6,6 +6,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from domain.approval_state import RequestState, StepState
 from models import ApprovalStep, BudgetRequest, Person
 
 
@@ -40,7 +41,8 @@ def pending_approvals(session: Session, *, today: date, now: datetime) -> list[P
         select(ApprovalStep, col(BudgetRequest.key), col(BudgetRequest.title), col(Person.email))
         .join(BudgetRequest, col(BudgetRequest.id) == col(ApprovalStep.request_id))
         .join(Person, col(Person.id) == col(ApprovalStep.approver_id))
-        .where(col(ApprovalStep.state) == "pending", col(BudgetRequest.state) == "pending")
+        .where(col(ApprovalStep.state) == StepState.PENDING,
+               col(BudgetRequest.state) == RequestState.PENDING)
     ).all()
     result = [
         PendingApproval(

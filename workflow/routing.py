@@ -127,7 +127,7 @@ def submit(
     activated = apply_step_changes(
         session, outcome.step_changes, steps={s.id or 0: s for s in steps}, ctx=ctx
     )
-    request.state = outcome.request_state.value
+    request.state = outcome.request_state
     request.submitted_at = ctx.now
     session.flush()
     events = [
@@ -171,8 +171,8 @@ def resubmit_revised(session: Session, request_id: int, *, ctx: WorkflowContext)
     apply_step_changes(session, changes, steps={s.id or 0: s for s in old_steps}, ctx=ctx)
     revoke_tokens(session, [s.id or 0 for s in old_steps], now=ctx.now)
     request.state = next_request_state(
-        RequestState(request.state), event=RequestEvent.REVISE, request_key=request.key
-    ).value
+        request.state, event=RequestEvent.REVISE, request_key=request.key
+    )
     session.flush()
     append_events(
         session,

@@ -1,16 +1,15 @@
 """Read models for mails and pages: a request with its lines and steps, loaded in few queries."""
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import bindparam, select
+from sqlmodel import Session, col
 
-from db.approval_rows import RequestRow, grant_key, line_rows, people_rows, steps_of_request
-from db.raw import RawConnection, raw_of
-from db.requests import LineFacts, totals
+from db.requests import LineFacts, request_lines, totals
+from models import ApprovalStep, BudgetRequest, Grant, Person
 
 
 @dataclass(frozen=True)
@@ -77,103 +76,40 @@ class RequestView:
         return totals(self.lines)[0]
 
 
-class RequestLike(Protocol):
-    """A budget request as stored: the ORM model or `db.approval_rows.RequestRow`."""
-
-    @property
-    def id(self) -> int | None: ...
-    @property
-    def key(self) -> str: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def category(self) -> str: ...
-    @property
-    def justification(self) -> str: ...
-    @property
-    def amounts_note(self) -> str: ...
-    @property
-    def version(self) -> str: ...
-    @property
-    def state(self) -> str: ...
-    @property
-    def requester_id(self) -> int: ...
-    @property
-    def grant_id(self) -> int | None: ...
-    @property
-    def content_snapshot(self) -> dict[str, Any]: ...
-    @property
-    def previous_snapshot(self) -> dict[str, Any] | None: ...
+# Built once: these run in every decision (building an ORM select costs more than running it).
+_PEOPLE = select(
+    col(Person.id), col(Person.email), col(Person.name), col(Person.language),
+    col(Person.manager_id),
+).where(col(Person.id).in_(bindparam("ids", expanding=True)))
+_GRANT_KEY = select(col(Grant.key)).where(col(Grant.id) == bindparam("grant_id"))
 
 
-class StepLike(Protocol):
-    """An approval step as stored: the ORM model or `db.approval_rows.StepRow`."""
-
-    @property
-    def id(self) -> int | None: ...
-    @property
-    def version(self) -> str: ...
-    @property
-    def stage_key(self) -> str: ...
-    @property
-    def stage_title_da(self) -> str: ...
-    @property
-    def stage_title_en(self) -> str: ...
-    @property
-    def stage_order(self) -> int: ...
-    @property
-    def stage_mode(self) -> str: ...
-    @property
-    def stage_quorum(self) -> int | None: ...
-    @property
-    def stage_kind(self) -> str: ...
-    @property
-    def answer_days(self) -> int: ...
-    @property
-    def approver_id(self) -> int: ...
-    @property
-    def on_behalf_of_id(self) -> int | None: ...
-    @property
-    def state(self) -> str: ...
-    @property
-    def decision(self) -> str | None: ...
-    @property
-    def comment(self) -> str: ...
-    @property
-    def channel(self) -> str | None: ...
-    @property
-    def note(self) -> str: ...
-    @property
-    def due_date(self) -> date | None: ...
-    @property
-    def decided_at(self) -> datetime | None: ...
-    @property
-    def reminders_sent(self) -> int: ...
-    @property
-    def clarifications_sent(self) -> int: ...
-
-
-def person_views(db: Session | RawConnection, ids: set[int]) -> dict[int, PersonView]:
+def person_views(session: Session, ids: set[int]) -> dict[int, PersonView]:
     """People by id."""
     if not ids:
         return {}
-    rows = people_rows(raw_of(db), ids)
+    rows = session.execute(_PEOPLE, {"ids": sorted(ids)}).all()
     return {
-        pid: PersonView(pid, email, name, language, manager_id)
+        pid or 0: PersonView(pid or 0, email, name, language, manager_id)
         for pid, email, name, language, manager_id in rows
     }
 
 
-def load_request_view(db: Session | RawConnection, request: RequestLike) -> RequestView:
+def load_request_view(session: Session, request: BudgetRequest) -> RequestView:
     """Everything about one request, including every step of every version."""
-    connection = raw_of(db)
-    steps = steps_of_request(connection, request.id or 0)
-    people = person_views(connection, people_of(request, steps))
-    grant, lines = request_facts(connection, request)
-    return assemble_request_view(request, steps, people, grant_key=grant, lines=lines)
+    steps = list(
+        session.execute(
+            select(ApprovalStep)
+            .where(col(ApprovalStep.request_id) == request.id)
+            .order_by(col(ApprovalStep.id))
+        ).scalars()
+    )
+    people = person_views(session, people_of(request, steps))
+    grant_key, lines = request_facts(session, request)
+    return assemble_request_view(request, steps, people, grant_key=grant_key, lines=lines)
 
 
-def people_of(request: RequestLike, steps: Sequence[StepLike]) -> set[int]:
+def people_of(request: BudgetRequest, steps: Sequence[ApprovalStep]) -> set[int]:
     """Ids of everyone a view of the request names: requester, approvers, principals."""
     return (
         {request.requester_id}
@@ -183,39 +119,18 @@ def people_of(request: RequestLike, steps: Sequence[StepLike]) -> set[int]:
 
 
 def request_facts(
-    db: Session | RawConnection, request: RequestLike
+    session: Session, request: BudgetRequest
 ) -> tuple[str | None, tuple[LineFacts, ...]]:
     """The request's grant key and its lines."""
-    connection = raw_of(db)
-    if isinstance(request, RequestRow):  # read with the request already
-        grant = request.grant_key
-    else:
-        grant = grant_key(connection, request.grant_id) if request.grant_id else None
-    return grant, _lines_of_version(connection, request.id or 0, request.version)
-
-
-# A version is the hash of a request's amounts and texts, its lines included: the lines of
-# (request, version) never change, and every decision and reminder mail needs them again.
-_LINES_CACHE: OrderedDict[tuple[int, str], tuple[LineFacts, ...]] = OrderedDict()
-_LINES_CACHE_SIZE = 2048
-
-
-def _lines_of_version(
-    connection: RawConnection, request_id: int, version: str
-) -> tuple[LineFacts, ...]:
-    key = (request_id, version)
-    lines = _LINES_CACHE.get(key)
-    if lines is None:
-        lines = tuple(LineFacts(*row) for row in line_rows(connection, request_id))
-        _LINES_CACHE[key] = lines
-        if len(_LINES_CACHE) > _LINES_CACHE_SIZE:
-            _LINES_CACHE.popitem(last=False)
-    return lines
+    grant_key = None
+    if request.grant_id:
+        grant_key = session.execute(_GRANT_KEY, {"grant_id": request.grant_id}).scalar_one_or_none()
+    return grant_key, tuple(request_lines(session, request.id or 0))
 
 
 def assemble_request_view(
-    request: RequestLike,
-    steps: Sequence[StepLike],
+    request: BudgetRequest,
+    steps: Sequence[ApprovalStep],
     people: dict[int, PersonView],
     *,
     grant_key: str | None,
