@@ -59,12 +59,12 @@ class RequestLine(SQLModel, table=True):
     recurring: bool
 
 
-class ApprovalStep(SQLModel, table=True):
-    __tablename__ = "approval_step"
-    __table_args__ = (Index("ix_step_state_due", "state", "due_date"),)
+class ApprovalStepBase(SQLModel):
+    """One approver's step as mails, pages and JSON show it: declared once, here.
 
-    id: int | None = Field(default=None, primary_key=True)
-    request_id: int = Field(foreign_key="budget_request.id", index=True)
+    A new column goes here (and in a migration); `StepView` and the JSON document read it.
+    """
+
     version: str = Field(max_length=16)
     stage_key: str = Field(max_length=64)
     stage_title_da: str = Field(max_length=200)
@@ -74,8 +74,6 @@ class ApprovalStep(SQLModel, table=True):
     stage_quorum: int | None = None
     stage_kind: str = Field(default="approve", max_length=16)
     answer_days: int = 5
-    approver_id: int = Field(foreign_key="person.id", index=True)
-    on_behalf_of_id: int | None = Field(default=None, foreign_key="person.id")
     state: StepState = Field(default=StepState.WAITING, sa_column=state_column(StepState))
     decision: Verdict | None = Field(default=None, sa_column=state_column(Verdict, nullable=True))
     comment: str = ""
@@ -86,6 +84,18 @@ class ApprovalStep(SQLModel, table=True):
     decided_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     reminders_sent: int = 0
     clarifications_sent: int = 0
+
+
+class ApprovalStep(ApprovalStepBase, table=True):
+    """The table: the shared columns plus keys and bookkeeping."""
+
+    __tablename__ = "approval_step"
+    __table_args__ = (Index("ix_step_state_due", "state", "due_date"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="budget_request.id", index=True)
+    approver_id: int = Field(foreign_key="person.id", index=True)
+    on_behalf_of_id: int | None = Field(default=None, foreign_key="person.id")
     escalated_from_id: int | None = Field(default=None, foreign_key="approval_step.id")
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 

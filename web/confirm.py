@@ -132,7 +132,7 @@ def page_context(session: Session, target: Target) -> dict[str, Any]:
               "kind": words["recurring"] if line.recurring else words["one_off"]}
              for line in sorted(view.lines, key=lambda line: line.year)]
     approved = [f"{_stage(s, language)}: {_who(s, language)}" for s in view.steps
-                if s.version == view.version and s.state == StepState.APPROVED.value]
+                if s.version == view.version and s.state is StepState.APPROVED]
     return {
         "lang": language, "t": words,
         "approver_name": step.approver.name,
@@ -178,7 +178,7 @@ def decide(session: Session, target: Target, *, verdict: Verdict, comment: str,
             names=", ".join(names.get(e, e) for e in result.next_approvers))
     else:
         waiting = [_who(s, language) for s in view.steps
-                   if s.version == view.version and s.state == StepState.PENDING.value]
+                   if s.version == view.version and s.state is StepState.PENDING]
         next_text = (words["next_waiting"].format(names=", ".join(waiting)) if waiting
                      else words["next_nothing"])
     return {"lang": language, "t": words, "heading": words[done], "next_text": next_text,

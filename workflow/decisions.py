@@ -33,7 +33,7 @@ _STEPS = ApprovalStep.__table__  # type: ignore[attr-defined]  # SQLModel sets i
 # The conditional claim: only a step still pending is decided (Core, built once).
 _CLAIM_STEP = (
     update(_STEPS)
-    .where(_STEPS.c.id == bindparam("step_id"), _STEPS.c.state == StepState.PENDING.value)
+    .where(_STEPS.c.id == bindparam("step_id"), _STEPS.c.state == StepState.PENDING)
     .values(
         state=bindparam("new_state"),
         decision=bindparam("new_decision"),
@@ -115,8 +115,8 @@ def apply_decision(
         return DecisionResult(False, request.key, request.state, refusal, detail)
     new_state = StepState.APPROVED if verdict is Verdict.APPROVE else StepState.REJECTED
     values = {
-        "state": new_state.value,
-        "decision": verdict.value,
+        "state": new_state,
+        "decision": verdict,
         "comment": comment[:4000],
         "channel": channel,
         "decided_at": ctx.now,
@@ -154,7 +154,7 @@ def apply_decision(
         request_key=request.key,
         request_state=RequestState(request.state),
     )
-    by_id[step_id].state = new_state.value
+    by_id[step_id].state = new_state
     followers = [(sid, state) for sid, state in outcome.step_changes if sid != step_id]
     activated = apply_step_changes(session, followers, steps=by_id, ctx=ctx)
     events = [
@@ -190,7 +190,7 @@ def apply_decision(
         session, request, activated, ctx=ctx, events=events, view=view() if activated else None
     )
     if outcome.finished:
-        request.state = outcome.request_state.value
+        request.state = outcome.request_state
         request.decided_at = ctx.now
         session.flush()
         approved = outcome.request_state is RequestState.APPROVED

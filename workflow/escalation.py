@@ -62,7 +62,7 @@ def escalate_step(
         return EscalationResult(False, None, None, "no such step")
     request = lock_request(session, request_id=step.request_id)
     session.refresh(step)
-    if step.state != StepState.PENDING.value or step.version != request.version:
+    if step.state is not StepState.PENDING or step.version != request.version:
         return EscalationResult(False, None, None, f"step is {step.state}")
     target = escalation_target(session, step, request, ctx=ctx)
     if target is None:
@@ -94,7 +94,7 @@ def escalate_step(
             answer_days=step.answer_days,
             approver_id=target.id,
             on_behalf_of_id=step.on_behalf_of_id or step.approver_id,
-            state=StepState.PENDING.value,
+            state=StepState.PENDING,
             note=f"escalation of step {step_id}: {reason}"[:500],
             due_date=due,
             activated_at=ctx.now,

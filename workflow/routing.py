@@ -116,7 +116,7 @@ def submit(
                     "on_behalf_of_id": ids[planned.on_behalf_of_email]
                     if planned.on_behalf_of_email
                     else None,
-                    "state": StepState.WAITING.value,
+                    "state": StepState.WAITING,
                     "note": "; ".join(stage.notes)[:500],
                     "created_at": ctx.now,
                 }
@@ -161,7 +161,7 @@ def resubmit_revised(session: Session, request_id: int, *, ctx: WorkflowContext)
         session.execute(
             select(ApprovalStep).where(
                 col(ApprovalStep.request_id) == request.id,
-                col(ApprovalStep.state).in_([StepState.WAITING.value, StepState.PENDING.value]),
+                col(ApprovalStep.state).in_([StepState.WAITING, StepState.PENDING]),
             )
         ).scalars()
     )

@@ -105,17 +105,17 @@ def apply_step_changes(
     activated = []
     for step_id, state in changes:
         step = steps[step_id]
-        values: dict[str, object] = {"state": state.value}
-        if step.state == StepState.WAITING.value and state is StepState.PENDING:
+        values: dict[str, object] = {"state": state}
+        if step.state is StepState.WAITING and state is StepState.PENDING:
             due = ctx.calendar.add_working_days(ctx.today, step.answer_days)
             values |= {"activated_at": ctx.now, "due_date": due}
             activated.append(step_id)
             session.execute(
                 _ACTIVATE_STEP,
-                {"step_id": step_id, "new_state": state.value, "at": ctx.now, "due": due},
+                {"step_id": step_id, "new_state": state, "at": ctx.now, "due": due},
             )
         else:
-            session.execute(_SET_STEP_STATE, {"step_id": step_id, "new_state": state.value})
+            session.execute(_SET_STEP_STATE, {"step_id": step_id, "new_state": state})
         # The UPDATE is Core (built once): the loaded row learns the values as committed ones.
         for name, value in values.items():
             set_committed_value(step, name, value)
