@@ -233,20 +233,27 @@ def measure(database: Callable[[str], AbstractContextManager[str]], register: Pa
         ("replies", run_replies),
     )
     for phase, runner in phases:
-        with database(phase) as url:
-            settings = Settings(database_url=url, token_secret=SECRET)
-            engine = prepare(url, register, settings)
-            try:
-                if profile is not None:
-                    profile.enable()
-                timing = runner(engine, settings)
-                if profile is not None:
-                    profile.disable()
-                check_finished(engine, n)
-            finally:
-                close_engine(engine)
-        results.append(timing)
+        results.append(measure_phase(database, phase, runner, register, n, profile))
     return results[0], results[1], results[2]
+
+
+def measure_phase(database: Callable[[str], AbstractContextManager[str]], phase: str,
+                  runner: Callable[[Engine, Settings], Timing], register: Path, n: int,
+                  profile: cProfile.Profile | None = None) -> Timing:
+    """One phase on its own fresh database `phase`: prepare (untimed), run, check all approved."""
+    with database(phase) as url:
+        settings = Settings(database_url=url, token_secret=SECRET)
+        engine = prepare(url, register, settings)
+        try:
+            if profile is not None:
+                profile.enable()
+            timing = runner(engine, settings)
+            if profile is not None:
+                profile.disable()
+            check_finished(engine, n)
+        finally:
+            close_engine(engine)
+    return timing
 
 
 def top_costs(profile: cProfile.Profile, *, limit: int = 15) -> list[str]:
