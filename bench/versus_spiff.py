@@ -4,7 +4,7 @@ Each round runs both, on fresh SQLite files in one temp dir, with the same N:
 
 - **ours**: `bench.decisions`' SQLite decisions phase (`measure_phase` with `run_decisions`):
   N copies of DOMEN-DRIFT submitted (untimed), then 3N `apply_decision` calls, one committed
-  `raw_transaction` each, and all N requests checked approved;
+  SQLModel session and transaction each, and all N requests checked approved;
 - **spiff**: `bench.spiff_chain.run`: N instances of `bench/approval_chain.bpmn` saved (untimed),
   then 3N steps of load → deserialize → complete the user task → engine steps → serialize →
   UPDATE → COMMIT, and all N instances checked completed.
