@@ -2,13 +2,14 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from db.audit import NewEvent
 from domain.approval_policy import ApproverRef
 from domain.approval_state import StepEvent, StepState, next_step_state
 from models import ApprovalStep, BudgetRequest, Person
+from models.approvals import ApprovalStepBase
 from workflow.context import WorkflowContext
 from workflow.steps import lock_request, mail_activated, revoke_tokens
 
@@ -80,35 +81,18 @@ def escalate_step(
     step.note = f"escalated to {target.email}: {reason}"[:500]
     revoke_tokens(session, [step_id], now=ctx.now)
     due = ctx.calendar.add_working_days(ctx.today, step.answer_days)
-    session.execute(
-        insert(ApprovalStep).values(
-            request_id=step.request_id,
-            version=step.version,
-            stage_key=step.stage_key,
-            stage_title_da=step.stage_title_da,
-            stage_title_en=step.stage_title_en,
-            stage_order=step.stage_order,
-            stage_mode=step.stage_mode,
-            stage_quorum=step.stage_quorum,
-            stage_kind=step.stage_kind,
-            answer_days=step.answer_days,
-            approver_id=target.id,
-            on_behalf_of_id=step.on_behalf_of_id or step.approver_id,
-            state=StepState.PENDING,
-            note=f"escalation of step {step_id}: {reason}"[:500],
-            due_date=due,
-            activated_at=ctx.now,
-            escalated_from_id=step_id,
-            reminders_sent=0,
-            clarifications_sent=0,
-            comment="",
-            created_at=ctx.now,
-        )
-    )
-    new_id = session.execute(
-        select(col(ApprovalStep.id)).where(col(ApprovalStep.escalated_from_id) == step_id)
-    ).scalar_one()
+    # The same stage for the new approver: every shared column copied, the answer reset.
+    stage = step.model_dump(include=set(ApprovalStepBase.model_fields),
+                            exclude={"decision", "channel", "decided_at"})
+    escalated = ApprovalStep(**{
+        **stage, "state": StepState.PENDING, "comment": "", "reminders_sent": 0,
+        "clarifications_sent": 0, "note": f"escalation of step {step_id}: {reason}"[:500],
+        "due_date": due, "activated_at": ctx.now}, request_id=step.request_id,
+        approver_id=target.id or 0, on_behalf_of_id=step.on_behalf_of_id or step.approver_id,
+        escalated_from_id=step_id, created_at=ctx.now)
+    session.add(escalated)
     session.flush()
+    new_id = escalated.id or 0
     events.append(
         NewEvent(
             "step.escalated",
