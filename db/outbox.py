@@ -15,7 +15,7 @@ from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
 from mail.deferred import Materialized, materialize
-from mail.mime import wire_message
+from mail.mime import compose_message, wire_bytes
 from models import Outbox, OutboxState
 from models.outbox import ClaimedMail, NewMail
 
@@ -64,11 +64,11 @@ def enqueue(
         if mail.deferred_body is not None:
             deferred = {**mail.deferred_body, "sender": sender, "sender_name": sender_name}
         else:
-            raw = wire_message(
+            raw = wire_bytes(compose_message(
                 [mail.recipient], subject=mail.subject, message_id=message_id,
                 ref=mail.subject_ref or mail.key, body_text=mail.body_text,
                 body_html=mail.body_html, attachments=mail.attachments, headers=mail.headers,
-                sender=sender, sender_name=sender_name, date=now)
+                sender=sender, sender_name=sender_name, date=now))
         rows.append({
             "key": mail.key, "kind": mail.kind, "subject_ref": mail.subject_ref,
             "recipients": [mail.recipient], "subject": mail.subject, "body_text": mail.body_text,

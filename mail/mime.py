@@ -1,23 +1,22 @@
 """Build the RFC 5322 message for an outbox row: both parts, attachments, loop-safe headers.
 
-The outbox stores each message as wire bytes, built once at enqueue (`raw_message`): every
-attempt then sends exactly the same bytes. The bytes are 7-bit (quoted-printable or base64 for
-non-ASCII text, RFC 2047 for headers) with CRLF line ends, so any SMTP server takes them without
-8BITMIME or SMTPUTF8 and no transport re-encodes them.
+One path: an `EmailMessage` built with the SMTP policy (`compose_message`) and flattened by the
+email package's generator (`wire_bytes`). The outbox stores each message as wire bytes, built
+once at enqueue (`raw_message`) or by the delivery worker before the first attempt: every attempt
+then sends exactly the same bytes, and boundaries derived from the Message-ID make two builds of
+one mail identical. The bytes are 7-bit (quoted-printable or base64 for non-ASCII text, RFC 2047
+for headers) with CRLF line ends, so any SMTP server takes them without 8BITMIME or SMTPUTF8 and
+no transport re-encodes them.
 """
 
 import base64
-import binascii
 import email.policy
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from email.generator import BytesGenerator
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
-from functools import lru_cache
-from io import BytesIO
+from email.utils import format_datetime
 from typing import Any
 
 from models.outbox import ClaimedMail
@@ -38,7 +37,9 @@ def compose_message(
 ) -> EmailMessage:
     """The message with both parts, attachments, automatic-mail and threading headers."""
     message = EmailMessage(policy=WIRE_POLICY)
-    message["From"] = formataddr((sender_name, sender))
+    # An Address, not formataddr: formataddr's encoded word hides quotes and commas in the name
+    # from the quoting, and the reader then splits "Bevilling, Økonomi" into two addresses.
+    message["From"] = Address(display_name=sender_name, addr_spec=sender)
     message["To"] = ", ".join(recipients)
     message["Subject"] = subject
     message["Message-ID"] = message_id
@@ -60,199 +61,33 @@ def compose_message(
             base64.b64decode(attachment["data"]), maintype=maintype, subtype=subtype,
             filename=attachment["filename"], params=params,
         )
+    _fix_boundaries(message, message_id=message_id, texts=(body_text, body_html))
     return message
 
 
 def wire_bytes(message: EmailMessage) -> bytes:
     """The message flattened for SMTP DATA: 7-bit, CRLF (Bcc is never set on our messages)."""
-    buffer = BytesIO()
-    BytesGenerator(buffer, policy=WIRE_POLICY).flatten(message)
-    return buffer.getvalue()
+    return message.as_bytes(policy=WIRE_POLICY)
 
 
-class _SlowPathError(ValueError):
-    """A value the fast builder does not handle; `wire_message` falls back to the policy path."""
+def _fix_boundaries(message: EmailMessage, *, message_id: str, texts: Sequence[str]) -> None:
+    """Give every multipart a boundary derived from the Message-ID instead of a random one.
 
-
-# Characters an RFC 2047 Q encoded word may carry literally in any header (RFC 2047 §5 (3)).
-_Q_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!*+-/")
-_Q_CHAR = {chr(i): chr(i) if chr(i) in _Q_SAFE else "_" if i == 32 else f"={i:02X}"
-           for i in range(128)}
-_EW_BUDGET = 56  # encoded text per word: "Subject: " + "=?utf-8?q?" + 56 + "?=" stays <= 78
-
-
-def _q_char(char: str) -> str:
-    found = _Q_CHAR.get(char)
-    if found is not None:
-        return found
-    return "".join(f"={byte:02X}" for byte in char.encode("utf-8"))
-
-
-@lru_cache(maxsize=256)
-def _encoded_words(value: str) -> tuple[str, ...]:
-    """RFC 2047 Q encoded words of at most 68 characters, never splitting a character.
-
-    Cached: the sender's name is the same on every mail (callers only join the words).
+    The generator would pick a random boundary on each flattening; a mail rendered by the
+    delivery worker must come out byte for byte as the enqueue-time build of it would have.
+    Quoted-printable and base64 cannot contain "=_"; 7bit text could, so a boundary found in
+    one of the texts is derived again.
     """
-    words: list[str] = []
-    current: list[str] = []
-    size = 0
-    for encoded in [_Q_CHAR.get(char) or _q_char(char) for char in value]:
-        if size + len(encoded) > _EW_BUDGET and current:
-            words.append("=?utf-8?q?" + "".join(current) + "?=")
-            current, size = [], 0
-        current.append(encoded)
-        size += len(encoded)
-    if current:
-        words.append("=?utf-8?q?" + "".join(current) + "?=")
-    return tuple(words)
-
-
-def _fold(name: str, words: Sequence[str]) -> str:
-    """`Name: value` folded at the given word boundaries to lines of at most 78 characters."""
-    lines: list[str] = []
-    line = f"{name}:"
-    for word in words:
-        if len(line) + 1 + len(word) > 78 and line != f"{name}:":
-            lines.append(line)
-            line = ""
-        line += " " + word
-    lines.append(line)
-    if max(len(each) for each in lines) > 998:
-        raise _SlowPathError(name)
-    return "\r\n".join(lines) + "\r\n"
-
-
-def _header(name: str, value: str) -> str:
-    if "\r" in value or "\n" in value:
-        raise _SlowPathError(name)  # the policy refuses it with a ValueError
-    if not value.isascii() or "=?" in value or "\t" in value or "  " in value:
-        if name != "Subject" or "=?" in value:
-            raise _SlowPathError(name)
-        return _fold(name, _encoded_words(value))
-    if not value or value != value.strip():
-        raise _SlowPathError(name)
-    return _fold(name, value.split(" "))
-
-
-def _address(name: str, address: str) -> str:
-    if "\r" in name or "\n" in name or not name.isprintable():
-        raise _SlowPathError("From")
-    if not address.isascii() or "<" in address or ">" in address or " " in address:
-        raise _SlowPathError("From")
-    if name.isascii():
-        return formataddr((name, address))
-    if not name or name != name.strip() or "  " in name:
-        raise _SlowPathError("From")
-    # One encoded word: the address parser joins several with a space between them.
-    words = _encoded_words(name)
-    if len(words) != 1:
-        raise _SlowPathError("From")
-    return f"{words[0]} <{address}>"
-
-
-def _text_part(subtype: str, text: str, *, boundary: str) -> bytes:
-    """A text part, lines normalised as `set_content` does: 7bit if it may be, else QP, CRLF."""
-    lines = text.encode("utf-8").splitlines()
-    # 7bit text is sent as is, so it must not contain the boundary (QP escapes every "=").
-    if all(len(line) <= 78 and line.isascii() and b"=_" not in line for line in lines):
-        cte, encoded = "7bit", b"\r\n".join(lines) + b"\r\n"
-    else:
-        cte = "quoted-printable"
-        encoded = binascii.b2a_qp(b"\n".join(lines) + b"\n", quotetabs=False, istext=True)
-        encoded = encoded.replace(b"\n", b"\r\n")
-    head = (f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
-            f"Content-Transfer-Encoding: {cte}\r\n\r\n")
-    return head.encode("ascii") + encoded + b"\r\n"
-
-
-def wire_message(
-    recipients: Sequence[str], *, subject: str, message_id: str, ref: str, body_text: str,
-    body_html: str, attachments: Sequence[Mapping[str, Any]], headers: Mapping[str, str],
-    sender: str, sender_name: str, date: datetime,
-) -> bytes:
-    """`wire_bytes(compose_message(...))` without the policy's header refolding.
-
-    The same message after parsing (headers, both parts and attachments decode identically; 7bit
-    or quoted-printable text as the policy picks it, except QP where the policy would pick base64
-    for mostly non-Latin text; base64 attachments; CRLF), written as bytes directly: the
-    policy-driven path costs ~8 ms per mail. Anything unusual (a non-ASCII address or filename,
-    an encoded-word lookalike, a long non-ASCII sender name) takes that path instead. Boundaries
-    derive from the Message-ID; quoted-printable and base64 text cannot contain them ("=_" is no
-    QP escape) and 7bit text that does is sent as QP.
-    """
-    try:
-        return _fast_wire(
-            recipients, subject=subject, message_id=message_id, ref=ref, body_text=body_text,
-            body_html=body_html, attachments=attachments, headers=headers, sender=sender,
-            sender_name=sender_name, date=date)
-    except _SlowPathError:
-        return wire_bytes(compose_message(
-            recipients, subject=subject, message_id=message_id, ref=ref, body_text=body_text,
-            body_html=body_html, attachments=attachments, headers=headers, sender=sender,
-            sender_name=sender_name, date=date))
-
-
-def _fast_wire(
-    recipients: Sequence[str], *, subject: str, message_id: str, ref: str, body_text: str,
-    body_html: str, attachments: Sequence[Mapping[str, Any]], headers: Mapping[str, str],
-    sender: str, sender_name: str, date: datetime,
-) -> bytes:
-    for recipient in recipients:
-        if not recipient.isascii() or "," in recipient or " " in recipient:
-            raise _SlowPathError("To")
-    out = [
-        _fold("From", _address(sender_name, sender).split(" ")),
-        _fold("To", ", ".join(recipients).split(" ")),
-        _header("Subject", subject),
-        _header("Message-ID", message_id),
-        _header("Date", format_datetime(date)),
-    ]
-    out += [_header(name, value) for name, value in AUTO_HEADERS.items()]
-    out += [_header(name, headers[name]) for name in THREAD_HEADERS if headers.get(name)]
-    out.append(_header("X-Bevilling-Ref", ref))
-    out.append("MIME-Version: 1.0\r\n")
-    seed = hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:24]
-    alternative = f"=_alt_{seed}"
-    body: list[bytes] = []
-    if attachments:
-        mixed = f"=_mix_{seed}"
-        out.append(f'Content-Type: multipart/mixed; boundary="{mixed}"\r\n\r\n')
-        body.append(f'--{mixed}\r\nContent-Type: multipart/alternative;\r\n'
-                    f' boundary="{alternative}"\r\n\r\n'.encode("ascii"))
-    else:
-        out.append(f'Content-Type: multipart/alternative;\r\n boundary="{alternative}"\r\n\r\n')
-    for subtype, text in (("plain", body_text), ("html", body_html)):
-        body.append(_text_part(subtype, text, boundary=alternative))
-    body.append(f"--{alternative}--\r\n".encode("ascii"))
-    if attachments:
-        body.append(b"\r\n")
-        for attachment in attachments:
-            body.append(_attachment_part(attachment, boundary=mixed))
-        body.append(f"--{mixed}--\r\n".encode("ascii"))
-    return "".join(out).encode("ascii") + b"".join(body)
-
-
-_TOKEN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~")
-_PARAM_SAFE = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 !#$%&'()*+,-./:;<=>?@[]^_`{|}~")
-
-
-def _attachment_part(attachment: Mapping[str, Any], *, boundary: str) -> bytes:
-    maintype, _, subtype = str(attachment["content_type"]).partition("/")
-    filename = str(attachment["filename"])
-    method = attachment.get("method")
-    checked = [maintype, subtype] + ([str(method)] if method else [])
-    if not all(part and set(part) <= _TOKEN for part in checked):
-        raise _SlowPathError("Content-Type")
-    if not filename or not set(filename) <= _PARAM_SAFE or len(filename) > 40:
-        raise _SlowPathError("Content-Disposition")
-    content_type = f"{maintype}/{subtype}" + (f'; method="{method}"' if method else "")
-    data = base64.encodebytes(base64.b64decode(attachment["data"])).replace(b"\n", b"\r\n")
-    head = (f"--{boundary}\r\nContent-Transfer-Encoding: base64\r\n"
-            f'Content-Disposition: attachment; filename="{filename}"\r\n'
-            f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n")
-    return head.encode("ascii") + data + b"\r\n"
+    seed = message_id
+    for part in message.walk():
+        if not part.is_multipart():
+            continue
+        while True:
+            seed = hashlib.sha256(seed.encode("utf-8")).hexdigest()[:24]
+            boundary = f"=_{part.get_content_subtype()}_{seed}"
+            if not any(boundary in text for text in texts):
+                break
+        part.set_boundary(boundary)
 
 
 def build_message(

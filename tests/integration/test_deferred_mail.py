@@ -9,7 +9,7 @@ from config.settings import get_settings
 from db.outbox import claimed_mail
 from flows.delivery import drain_outbox
 from mail.deferred import DeferredBodyError, materialize
-from mail.mime import wire_message
+from mail.mime import compose_message, wire_bytes
 from mail.render import render_mail
 from models import Outbox, OutboxState
 from tests.support.approvals import SUBMITTED, load_seed, submit_request
@@ -50,11 +50,11 @@ def test_rendered_bytes_are_those_the_enqueue_time_path_builds(submitted: Outbox
     assert eager.subject == submitted.subject
     assert (done.body_text, done.body_html) == (eager.text, eager.html)
     assert "GODKEND" in done.body_text
-    assert done.raw_message == wire_message(
+    assert done.raw_message == wire_bytes(compose_message(
         submitted.recipients, subject=eager.subject, message_id=submitted.message_id,
         ref=submitted.subject_ref, body_text=eager.text, body_html=eager.html, attachments=[],
         headers=submitted.headers, sender=spec["sender"], sender_name=spec["sender_name"],
-        date=SUBMITTED)
+        date=SUBMITTED))
 
 
 async def test_the_worker_stores_what_it_rendered_and_a_retry_sends_it_again(
