@@ -26,7 +26,7 @@ def inbound_serve(
     Each message is ingested (decided, quarantined or dropped as a duplicate) and committed before
     the 250 reply; on any failure the sender gets 451 and retries later.
     """
-    from mail.inbound_server import start_inbound_server
+    from receiver.smtp_server import start_inbound_server
     from workflow.context import ConfigurationError, make_context
 
     current = settings()

@@ -18,14 +18,14 @@ from config.closed_days import closed_days
 from db.audit import verify_chain
 from db.engine import transaction
 from db.migrate import upgrade_to_head
-from db.register import apply_register
-from db.requests import apply_requests
 from domain.approval_routing import RoutingError
 from domain.approval_state import IllegalTransition
 from domain.working_days import WorkingCalendar
 from loading.register_file import read_register
 from loading.yaml_lines import DataFileError
 from models import Grant, Outbox, Person, Reminder
+from workflow.register_load import apply_register
+from workflow.request_load import apply_requests
 
 app = typer.Typer(help="bevilling – grant deadlines and budget approvals by e-mail "
                        "(Aarhus Kommune, Borgmesterens Afdeling).", no_args_is_help=True)

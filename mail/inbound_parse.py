@@ -23,6 +23,8 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import Protocol
 
+from domain.errors import InputError
+
 __all__ = [
     "BounceInfo",
     "InboundParseError",
@@ -87,7 +89,7 @@ def _parsed_header(name: str, value: str) -> BaseHeader:
 _POLICY = policy.default.clone(header_factory=_MemoRegistry())
 
 
-class InboundParseError(Exception):
+class InboundParseError(InputError):
     """The raw message could not be parsed safely; ``reason`` says why."""
 
     def __init__(self, reason: str) -> None:

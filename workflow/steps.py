@@ -13,6 +13,7 @@ from db.audit import NewEvent
 from db.outbox import enqueue
 from db.raw import RawConnection, raw_of
 from domain.approval_state import StepSnapshot, StepState
+from domain.errors import NotFoundError
 from models import ApprovalStep, BudgetRequest
 from models.outbox import NewMail
 from workflow.approval_mail import approval_request_mail
@@ -28,7 +29,7 @@ _LOCK_BY_KEY = (
 )
 
 
-class RequestNotFoundError(LookupError):
+class RequestNotFoundError(NotFoundError):
     """No budget request has this key."""
 
     def __init__(self, request_key: str) -> None:
