@@ -27,13 +27,10 @@ def inbound_serve(
     the 250 reply; on any failure the sender gets 451 and retries later.
     """
     from receiver.smtp_server import start_inbound_server
-    from workflow.context import ConfigurationError, make_context
+    from workflow.context import make_context
 
     current = settings()
-    try:
-        make_context(current, now=datetime.now(UTC))  # fail now, not at the first reply
-    except ConfigurationError as exc:
-        fail(f"cannot start the receiver: {exc}")
+    make_context(current, now=datetime.now(UTC))  # fail now, not at the first reply
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
