@@ -26,6 +26,7 @@ run: $(STAMP)  ## Local stack: SQLite, Prefect server + UI, SMTP sink, all deplo
 test: $(STAMP) chromium  ## Lint, type-check and run every test (PostgreSQL when configured)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)  ## Only the fast domain tests

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.deadlines [--sizes 10000 100000 1000000] [--due 100] [--runs 5]
         [--rebuild]
 
-Runs the real `db.deadlines.process_due_batch` loop (as `enqueue_due_reminders` does) with a
+Runs the real `workflow.deadlines.process_due_batch` loop (as `enqueue_due_reminders` does) with a
 `make_mails` that returns no mails, so no rendering or outbox work happens: what is left is the
 database work of the check (due query, row read, grant facts, ledger updates, audit append,
 commit) plus SQLAlchemy's own overhead. SQL execution time is also summed per statement family.
@@ -105,7 +105,7 @@ def due_now(engine: Any) -> int:
 
 def check_once(engine: Any, timer: StatementTimer, *, due: int) -> Run:
     """The check's loop over process_due_batch, timed; verifies it handled exactly `due`."""
-    from db.deadlines import GRANTS_PER_BATCH, CheckReport, process_due_batch
+    from workflow.deadlines import GRANTS_PER_BATCH, CheckReport, process_due_batch
 
     report = CheckReport(as_of=AS_OF)
     now = datetime.now(UTC)
@@ -128,7 +128,7 @@ def read_parts_once(engine: Any) -> dict[str, float]:
     """Wall ms of each read the check makes (ORM included), in one rolled-back session."""
     from sqlmodel import Session
 
-    from db.deadlines import GRANTS_PER_BATCH, due_grant_ids, due_rows, grant_facts
+    from workflow.deadlines import GRANTS_PER_BATCH, due_grant_ids, due_rows, grant_facts
 
     with Session(engine) as session:
         started = time.perf_counter()

@@ -174,7 +174,7 @@ def bench_pipeline(label: str, url: str, *, count: int, port: int, concurrency: 
                    batch_size: int | None, maildir: Path, profile: Path | None) -> Row:
     """Approach b: enqueue (untimed), then time drain_outbox() until everything is sent."""
     from db.migrate import upgrade_to_head
-    from flows.delivery import drain_outbox
+    from workflow.delivery import drain_outbox
 
     configure(url, port=port, concurrency=concurrency, batch_size=batch_size)
     upgrade_to_head(url)
@@ -265,8 +265,8 @@ def per_message_costs(workdir: Path, *, count: int) -> dict[str, float]:
     from db.engine import make_engine
     from db.migrate import upgrade_to_head
     from db.outbox import SendOutcome, claim_batch, record_outcomes
-    from flows.delivery import FLUSH_EVERY
     from mail.mime import build_message
+    from workflow.delivery import FLUSH_EVERY
 
     url = f"sqlite:///{workdir / 'costs.db'}"
     upgrade_to_head(url)

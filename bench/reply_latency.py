@@ -2,7 +2,7 @@
 
 Three processes besides this one, all on loopback and all stopped in `finally`: the SMTP sink
 (`python -m mail.sink`, a Maildir), `bevilling inbound serve` and a delivery loop
-(`python -m bench.reply_latency --deliver-loop`, calling `flows.delivery.drain_outbox` until
+(`python -m bench.reply_latency --deliver-loop`, calling `workflow.delivery.drain_outbox` until
 stopped). N requests are routed beforehand (their first-stage mails marked sent, not timed);
 then this process sends one approval reply per request at `--rate` per second over
 `--connections` SMTP connections and measures, per reply, from the start of its SMTP
@@ -57,11 +57,11 @@ def prepare(url: str, *, count: int, workdir: Path) -> dict[str, tuple[str, str,
     from config.settings import get_settings
     from db.engine import get_engine, transaction
     from db.migrate import upgrade_to_head
-    from db.register import apply_register
-    from db.requests import apply_requests
     from loading.register_file import read_register
     from models import Outbox
     from workflow.context import make_context
+    from workflow.register_load import apply_register
+    from workflow.request_load import apply_requests
     from workflow.routing import submit
 
     upgrade_to_head(url)
@@ -217,7 +217,7 @@ def child(args: list[str], *, env: dict[str, str], log: Path) -> Iterator[subpro
 
 async def deliver_loop() -> None:
     """Drain the outbox again and again until SIGTERM (run as a child process)."""
-    from flows.delivery import drain_outbox
+    from workflow.delivery import drain_outbox
 
     while True:
         summary = await drain_outbox()

@@ -54,7 +54,7 @@ def run_round(url: str, workers: int, count: int, work: Path) -> list[object]:
         env = {**os.environ, "BEVILLING_DATABASE_URL": url, "BEVILLING_SMTP_HOST": "127.0.0.1",
                "BEVILLING_SMTP_PORT": str(port), "BEVILLING_DELIVERY_BATCH_SIZE": "100",
                "BEVILLING_SEND_CONCURRENCY": "4", "PYTHONPATH": str(PROJECT_ROOT)}
-        code = ("import asyncio, sys; from flows.delivery import drain_outbox; "
+        code = ("import asyncio, sys; from workflow.delivery import drain_outbox; "
                 "asyncio.run(drain_outbox(worker=sys.argv[1]))")
         started = time.monotonic()
         processes = [subprocess.Popen([sys.executable, "-c", code, f"{round_name}-{i}"],

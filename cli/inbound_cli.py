@@ -26,14 +26,11 @@ def inbound_serve(
     Each message is ingested (decided, quarantined or dropped as a duplicate) and committed before
     the 250 reply; on any failure the sender gets 451 and retries later.
     """
-    from mail.inbound_server import start_inbound_server
-    from workflow.context import ConfigurationError, make_context
+    from receiver.smtp_server import start_inbound_server
+    from workflow.context import make_context
 
     current = settings()
-    try:
-        make_context(current, now=datetime.now(UTC))  # fail now, not at the first reply
-    except ConfigurationError as exc:
-        fail(f"cannot start the receiver: {exc}")
+    make_context(current, now=datetime.now(UTC))  # fail now, not at the first reply
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

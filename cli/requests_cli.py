@@ -5,17 +5,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import select
-from sqlmodel import Session, col
 
 from cli.common import engine, fail, parse_day, print_json, settings
-from db.audit import NewEvent, append_events
-from db.engine import transaction
-from domain.approval_routing import RoutingError
-from domain.approval_state import IllegalTransition
-from models import Delegation, Person
-from workflow.context import ConfigurationError, token_secret
-from workflow.request_json import request_by_key, request_list
+from workflow.context import token_secret
+from workflow.delegations import add_delegation
+from workflow.queries import delegation_rows, request_document_of, request_documents
 
 requests_app = typer.Typer(help="Budget requests and their approval steps.", no_args_is_help=True)
 replies_app = typer.Typer(help="Inbound approval replies.", no_args_is_help=True)
@@ -29,10 +23,7 @@ def requests_submit(
     """Run the route-budget-request flow: record the steps and mail the first approvers."""
     from flows.approvals import route_budget_request
 
-    try:
-        summary = route_budget_request(request_key=key)
-    except (RoutingError, IllegalTransition, LookupError, ConfigurationError) as exc:
-        fail(f"cannot submit {key}: {exc}")
+    summary = route_budget_request(request_key=key)
     typer.echo(
         f"{key} (version {summary['version']}): {summary['steps']} steps; "
         f"approval mail to {', '.join(summary['mailed_to'])}"
@@ -45,8 +36,7 @@ def requests_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the documented JSON.")] = False,
 ) -> None:
     """Show a request with its steps: approver, on-behalf-of, state, decision, channel, time."""
-    with Session(engine()) as session:
-        document = request_by_key(session, key)
+    document = request_document_of(engine(), key)
     if document is None:
         fail(f"no budget request with key {key!r}", code=2)
     if as_json:
@@ -71,8 +61,7 @@ def requests_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List requests with state and yearly amounts."""
-    with Session(engine()) as session:
-        rows = request_list(session)
+    rows = request_documents(engine())
     if as_json:
         print_json(rows)
         return
@@ -121,38 +110,8 @@ def delegations_add(
         fail("--to must not be before --from", code=2)
     from flows.runtime import utc_now
 
-    with transaction(engine()) as session:
-        people = {
-            p.email: p
-            for p in session.execute(
-                select(Person).where(col(Person.email).in_([person.lower(), substitute.lower()]))
-            ).scalars()
-        }
-        for email in (person.lower(), substitute.lower()):
-            if email not in people:
-                fail(f"unknown person {email!r}", code=2)
-        if person.lower() == substitute.lower():
-            fail("a person cannot substitute for themselves", code=2)
-        session.add(
-            Delegation(
-                person_id=people[person.lower()].id or 0,
-                substitute_id=people[substitute.lower()].id or 0,
-                starts=first,
-                ends=last,
-                created_at=utc_now(),
-            )
-        )
-        append_events(
-            session,
-            [
-                NewEvent(
-                    "delegation.added",
-                    f"person:{person.lower()}",
-                    details={"substitute": substitute.lower(), "from": first, "to": last},
-                )
-            ],
-            now=utc_now(),
-        )
+    add_delegation(engine(), person=person, substitute=substitute, starts=first, ends=last,
+                   now=utc_now())
     typer.echo(f"{substitute} substitutes for {person} from {first} to {last}")
 
 
@@ -162,13 +121,8 @@ def delegations_list(
 ) -> None:
     """List delegations."""
     day: date | None = parse_day(on, option="--on")
-    with Session(engine()) as session:
-        emails = {p.id: p.email for p in session.execute(select(Person)).scalars()}
-        for d in session.execute(select(Delegation).order_by(col(Delegation.starts))).scalars():
-            if day is None or d.starts <= day <= d.ends:
-                typer.echo(
-                    f"{emails[d.person_id]} → {emails[d.substitute_id]}  {d.starts} – {d.ends}"
-                )
+    for row in delegation_rows(engine(), on=day):
+        typer.echo(f"{row['person']} → {row['substitute']}  {row['starts']} – {row['ends']}")
 
 
 @requests_app.command("follow-up")

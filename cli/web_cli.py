@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import fail, settings
+from cli.common import settings
 
 app = typer.Typer(help="The approvers' web pages.")
 
@@ -17,9 +17,5 @@ def web(
 ) -> None:
     """Serve the confirm pages of approval links (set BEVILLING_WEB_BASE_URL to their address)."""
     from web.server import serve
-    from workflow.context import ConfigurationError
 
-    try:
-        serve(settings(), host=host, port=port)
-    except ConfigurationError as exc:
-        fail(f"cannot start the web server: {exc}")
+    serve(settings(), host=host, port=port)

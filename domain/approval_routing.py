@@ -21,10 +21,11 @@ from datetime import date
 from decimal import Decimal
 
 from domain.approval_policy import ApprovalPolicy, ApproverRef, StagePolicy
+from domain.errors import InputError
 from domain.working_days import WorkingCalendar
 
 
-class RoutingError(Exception):
+class RoutingError(InputError):
     """A request cannot be routed: a stage cannot reach its mode even after escalation."""
 
     def __init__(self, message: str, *, request_key: str, stage_key: str | None = None) -> None:

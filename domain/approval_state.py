@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from domain.approval_policy import StageKind, StageMode
+from domain.errors import BevillingError
 
 
 class RequestState(StrEnum):
@@ -100,7 +101,7 @@ TERMINAL_REQUEST_STATES = frozenset({_R.APPROVED, _R.REJECTED, _R.WITHDRAWN})
 OPEN_STEP_STATES = frozenset({_S.WAITING, _S.PENDING})
 
 
-class IllegalTransition(Exception):
+class IllegalTransition(BevillingError):
     """A move that the transition table does not allow; carries where it happened."""
 
     def __init__(

@@ -52,7 +52,7 @@ class ImapSettings(BaseSettings):
     max_batches: int = Field(default=20, ge=1)
 
 
-class ImapNotConfigured(RuntimeError):
+class ImapNotConfigured(ConfigurationError):
     """IMAP is half-configured: a host without a user or password."""
 
 

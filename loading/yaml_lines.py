@@ -8,6 +8,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from domain.errors import InputError
+
 PathKey = tuple[str | int, ...]
 
 
@@ -27,7 +29,7 @@ class DataFileProblem:
         return f"{where}: {self.message}"
 
 
-class DataFileError(Exception):
+class DataFileError(InputError):
     """A data file was refused; `.problems` lists every problem found, each with file:line."""
 
     def __init__(self, problems: list[DataFileProblem]) -> None:

@@ -15,12 +15,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from domain.errors import DeliveryError
 from mail.mime import compose_message, wire_bytes
 from mail.render import render_bodies
 from models.outbox import ClaimedMail
 
 
-class DeferredBodyError(ValueError):
+class DeferredBodyError(DeliveryError):
     """A stored template context cannot be rendered (bad shape, missing template or value)."""
 
 

@@ -22,6 +22,8 @@ from typing import Any, NamedTuple
 
 import aioimaplib
 
+from domain.errors import BevillingError
+
 log = logging.getLogger(__name__)
 
 _MAX_UID = 2**32 - 1
@@ -58,7 +60,7 @@ class FetchedMessage:
     raw: bytes
 
 
-class ImapError(Exception):
+class ImapError(BevillingError):
     """An IMAP step failed; `.command` names it and `.response` is the server's words, if any."""
 
     def __init__(self, message: str, *, command: str, response: str | None = None) -> None:

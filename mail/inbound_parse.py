@@ -32,6 +32,8 @@ from email.parser import BytesParser, Parser
 from email.policy import Policy
 from functools import lru_cache
 
+from domain.errors import InputError
+
 __all__ = [
     "BounceInfo",
     "InboundParseError",
@@ -112,7 +114,7 @@ def _parsed_header(name: str, value: str) -> BaseHeader:
 _POLICY = policy.default.clone(header_factory=_MemoRegistry())
 
 
-class InboundParseError(Exception):
+class InboundParseError(InputError):
     """The raw message could not be parsed safely; ``reason`` says why."""
 
     def __init__(self, reason: str) -> None:

@@ -7,10 +7,12 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from domain.errors import ConfigurationError
+
 SUPPORTED_LANGUAGES = ("da", "en")
 
 
-class TemplateMissingError(LookupError):
+class TemplateMissingError(ConfigurationError):
     """A mail template (name, language, part) does not exist."""
 
 

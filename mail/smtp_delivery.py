@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import aiosmtplib
 
+from domain import errors
 from models.outbox import ClaimedMail
 
 
-class DeliveryError(Exception):
+class DeliveryError(errors.DeliveryError):
     """A message could not be delivered; carries the outbox id and the SMTP code if any."""
 
     def __init__(self, message: str, *, outbox_id: int, code: int | None = None) -> None:

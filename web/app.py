@@ -13,21 +13,22 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from config.settings import Settings, get_settings
-from db.engine import get_engine, transaction
+from db.engine import get_engine
 from domain.approval_state import Verdict
+from domain.errors import InputError, RefusedError
+from domain.errors import Refusal as Reason
 from web.confirm import (
     Refusal,
-    Target,
     check_open,
     decide,
-    find_target,
     form_key,
     form_key_ok,
     page_context,
     read_token,
 )
 from web.texts import REFUSALS, UI
-from workflow.context import make_context, token_secret
+from workflow.confirm_link import Target, act_on_target, read_target
+from workflow.context import WorkflowContext, make_context, token_secret
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_FORM_BYTES = 32_768
@@ -48,7 +49,7 @@ BAD_FORM = {"da": ("Svaret kunne ikke læses", "Brug knapperne på siden. Intet 
                    "Please use the buttons on the page. Nothing was recorded.")}
 
 
-class BadForm(Exception):
+class BadForm(InputError):
     """The POSTed form is missing, malformed or too large (HTTP 400/413)."""
 
     def __init__(self, status: int = 400) -> None:
@@ -75,8 +76,9 @@ class ConfirmPages:
         html = self.env.get_template(name).render(**context)
         return HTMLResponse(html, status_code=status)
 
-    def refused(self, refusal: Refusal) -> HTMLResponse:
-        """The explanation page for a link that cannot be used (no buttons)."""
+    def refused(self, error: RefusedError) -> HTMLResponse:
+        """The explanation page for a link that cannot be used (no buttons), chosen by reason."""
+        refusal = Refusal.of(error)
         heading, text = REFUSALS[refusal.language][refusal.reason]
         facts = {"key": "", "version": "", "decision": "", "when": "", "stage": "",
                  "state": ""} | refusal.facts
@@ -90,23 +92,26 @@ class ConfirmPages:
         return self.render("message.html.j2", {"lang": language, "t": UI[language],
                                                "heading": heading, "text": text}, status=status)
 
-    def _open(self, session: Session, signed: str, now: datetime) -> tuple[Target, Any]:
+    def _token(self, signed: str, now: datetime) -> str:
         if len(signed) > MAX_SIGNED_CHARS:
-            raise Refusal("invalid")
-        token = read_token(signed, secret=self.secret, max_age_seconds=self.max_age, now=now)
-        ctx = make_context(self.settings, now=now, secret=self.secret)
-        target = find_target(session, token)
-        check_open(target, ctx)
-        return target, ctx
+            raise Refusal(Reason.INVALID)
+        return read_token(signed, secret=self.secret, max_age_seconds=self.max_age, now=now)
+
+    def _context(self, now: datetime) -> WorkflowContext:
+        return make_context(self.settings, now=now, secret=self.secret)
 
     def show(self, signed: str) -> HTMLResponse:
         """GET: show the request and the form; never decides anything."""
         now = datetime.now(UTC)
+
+        def shown(session: Session, target: Target) -> dict[str, Any]:
+            check_open(target, self._context(now))
+            return page_context(session, target)
+
         try:
-            with Session(get_engine(self.settings.database_url)) as session:
-                target, _ = self._open(session, signed, now)
-                context = page_context(session, target)
-        except Refusal as refusal:
+            token = self._token(signed, now)
+            context = read_target(get_engine(self.settings.database_url), token, shown)
+        except RefusedError as refusal:
             return self.refused(refusal)
         context |= {"action": f"/confirm/{signed}",
                     "form_key": form_key(signed, secret=self.secret)}
@@ -115,23 +120,24 @@ class ConfirmPages:
     def answer(self, signed: str, form: dict[str, str]) -> HTMLResponse:
         """POST: check the link and the form again, then decide in one transaction."""
         now = datetime.now(UTC)
-        if len(signed) > MAX_SIGNED_CHARS:
-            return self.refused(Refusal("invalid"))
         try:
-            read_token(signed, secret=self.secret, max_age_seconds=self.max_age, now=now)
-        except Refusal as refusal:
+            token = self._token(signed, now)
+        except RefusedError as refusal:
             return self.refused(refusal)
         decision = form.get("decision", "")
         comment = form.get("comment", "").strip()
         if (not form_key_ok(signed, form.get("form_key", ""), secret=self.secret)
                 or decision not in ("approve", "reject") or len(comment) > MAX_COMMENT_CHARS):
             return self.bad_form(400)
+
+        def decided(session: Session, target: Target) -> dict[str, Any]:
+            ctx = self._context(now)
+            check_open(target, ctx)
+            return decide(session, target, verdict=Verdict(decision), comment=comment, ctx=ctx)
+
         try:
-            with transaction(get_engine(self.settings.database_url)) as session:
-                target, ctx = self._open(session, signed, now)
-                context = decide(session, target, verdict=Verdict(decision), comment=comment,
-                                 ctx=ctx)
-        except Refusal as refusal:
+            context = act_on_target(get_engine(self.settings.database_url), token, decided)
+        except RefusedError as refusal:
             return self.refused(refusal)
         return self.render("result.html.j2", context)
 

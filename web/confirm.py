@@ -1,54 +1,50 @@
-"""Confirm links: from the signed value to token, step and request; refusals; the decision."""
+"""Confirm links: the refusals, the page facts and the decision (rows: workflow.confirm_link)."""
 
 import hashlib
 import hmac
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from domain import errors
 from domain.answering import answer_refusal
 from domain.approval_state import StepState, Verdict
+from domain.errors import Refusal as Reason
+from domain.errors import RefusedError
 from domain.request_changes import describe_changes
 from mail.formatting import long_date, money
-from models import ApprovalStep, ApprovalToken, BudgetRequest, Person
+from models import ApprovalStep
 from web.texts import REQUEST_STATES, UI, language_of
 from workflow.approval_mail import CATEGORY_TEXT
+from workflow.confirm_link import Target, reload_target
 from workflow.context import WorkflowContext
 from workflow.decisions import apply_decision
-from workflow.tokens import LinkError, read_link, token_hash
+from workflow.tokens import LinkError, read_link
 from workflow.views import RequestView, StepView, load_request_view
 
 NOT_FOUND, GONE = 404, 410
 
 
-@dataclass
-class Refusal(Exception):
+class Refusal(RefusedError):
     """The link cannot be used; `reason` picks the explanation, `facts` fill it in."""
 
-    reason: str
-    language: str = "da"
-    facts: dict[str, str] = field(default_factory=dict)
+    def __init__(self, reason: Reason | str, language: str = "da",
+                 facts: dict[str, str] | None = None) -> None:
+        super().__init__(Reason(reason))
+        self.language = language
+        self.facts = dict(facts or {})
+
+    @classmethod
+    def of(cls, error: RefusedError) -> "Refusal":
+        """A refusal from the workflow as the page shows it (Danish, no facts, unless known)."""
+        return error if isinstance(error, Refusal) else cls(error.reason)
 
     @property
     def status(self) -> int:
         """404 for links we never issued, 410 for links that were good once."""
-        return NOT_FOUND if self.reason == "invalid" else GONE
-
-
-@dataclass(frozen=True)
-class Target:
-    """The token row, its step and request, and the approver's language."""
-
-    token: ApprovalToken
-    step: ApprovalStep
-    request: BudgetRequest
-    approver: Person
+        return NOT_FOUND if self.reason is Reason.INVALID else GONE
 
 
 def form_key(signed: str, *, secret: str) -> str:
@@ -67,19 +63,7 @@ def read_token(signed: str, *, secret: str, max_age_seconds: int, now: datetime)
     try:
         return read_link(signed, secret=secret, max_age_seconds=max_age_seconds, now=now)
     except LinkError as exc:
-        raise Refusal("expired" if exc.reason == "expired" else "invalid") from exc
-
-
-def find_target(session: Session, token: str) -> Target:
-    """Token row → step → request → approver, or Refusal(invalid)."""
-    row = session.execute(select(ApprovalToken).where(
-        col(ApprovalToken.token_hash) == token_hash(token))).scalar_one_or_none()
-    step = session.get(ApprovalStep, row.step_id) if row is not None else None
-    request = session.get(BudgetRequest, step.request_id) if step is not None else None
-    approver = session.get(Person, step.approver_id) if step is not None else None
-    if row is None or step is None or request is None or approver is None:
-        raise Refusal("invalid")
-    return Target(row, step, request, approver)
+        raise Refusal(Reason.EXPIRED if exc.reason == "expired" else Reason.INVALID) from exc
 
 
 def check_open(target: Target, ctx: WorkflowContext) -> None:
@@ -90,10 +74,10 @@ def check_open(target: Target, ctx: WorkflowContext) -> None:
              "stage": step.stage_title_en if language == "en" else step.stage_title_da,
              "state": REQUEST_STATES[language].get(request.state, request.state)}
     reason = answer_refusal(step, request, token, now=ctx.now)
-    if reason is errors.Refusal.DECIDED:
+    if reason is Reason.DECIDED:
         facts |= decided_facts(step, language, ctx)
     if reason is not None:
-        raise Refusal(reason.value, language, facts)
+        raise Refusal(reason, language, facts)
 
 
 def decided_facts(step: ApprovalStep, language: str, ctx: WorkflowContext) -> dict[str, str]:
@@ -161,11 +145,10 @@ def decide(session: Session, target: Target, *, verdict: Verdict, comment: str,
         session, step_id=target.step.id or 0, verdict=verdict, comment=comment, channel="link",
         actor_email=target.approver.email, token_id=target.token.id, ctx=ctx)
     if not result.applied:
-        session.expire_all()
-        check_open(_reload(session, target), ctx)  # explains with the current facts
-        reason = {"not-found": "invalid", "outdated": "outdated", "expired": "expired"}.get(
-            result.reason, "used" if result.detail == "token already used" else "decided")
-        raise Refusal(reason, language, {"key": result.request_key})
+        check_open(reload_target(session, target), ctx)  # explains with the current facts
+        # Reached only if the re-read rows look open; a used token is caught by check_open.
+        raise Refusal(result.refusal or Reason.DECIDED, language,
+                      {"key": result.request_key})
     words = UI[language]
     view = load_request_view(session, target.request)
     done = "done_consult" if target.step.stage_kind == "consult" else f"done_{verdict.value}"
@@ -183,13 +166,3 @@ def decide(session: Session, target: Target, *, verdict: Verdict, comment: str,
                      else words["next_nothing"])
     return {"lang": language, "t": words, "heading": words[done], "next_text": next_text,
             "comment": comment, "request": _request_facts(view, language)}
-
-
-def _reload(session: Session, target: Target) -> Target:
-    """The same rows re-read after a refused decision (to explain with current facts)."""
-    step = session.get(ApprovalStep, target.step.id)
-    request = session.get(BudgetRequest, target.request.id)
-    token = session.get(ApprovalToken, target.token.id)
-    if step is None or request is None or token is None:
-        raise Refusal("invalid")
-    return Target(token, step, request, target.approver)

@@ -3,6 +3,7 @@
 from typing import Final
 
 from domain.approval_state import RequestState
+from domain.errors import Refusal
 
 LANGUAGES: Final = ("da", "en")
 
@@ -105,51 +106,52 @@ UI: Final[dict[str, dict[str, str]]] = {
     },
 }
 
-# reason → (heading, explanation); {placeholders} are filled from the refusal's facts.
-REFUSALS: Final[dict[str, dict[str, tuple[str, str]]]] = {
+# Refusal reason (the enum, never a message text) → (heading, explanation); {placeholders}
+# are filled from the refusal's facts.
+REFUSALS: Final[dict[str, dict[Refusal, tuple[str, str]]]] = {
     "da": {
-        "invalid": ("Linket virker ikke",
+        Refusal.INVALID: ("Linket virker ikke",
                     "Linket er ugyldigt eller blev beskadiget undervejs. Kopiér hele linket fra "
                     "mailen, eller svar i stedet direkte på mailen med GODKEND eller AFVIS."),
-        "expired": ("Linket er udløbet",
+        Refusal.EXPIRED: ("Linket er udløbet",
                     "Linket kan ikke længere bruges. Brug linket i den nyeste mail om "
                     "ansøgningen, eller kontakt sekretariatet."),
-        "used": ("Linket er allerede brugt",
+        Refusal.USED: ("Linket er allerede brugt",
                  "Hvert link kan kun bruges én gang. Brug linket i den nyeste mail om "
                  "ansøgningen."),
-        "decided": ("Du har allerede svaret",
+        Refusal.DECIDED: ("Du har allerede svaret",
                     "Ansøgningen {key} blev {decision} {when}. Et svar kan ikke ændres her."),
-        "outdated": ("Ansøgningen er blevet ændret",
+        Refusal.OUTDATED: ("Ansøgningen er blevet ændret",
                      "Ansøgningen {key} er ændret, efter mailen blev sendt (nu version "
                      "{version}). Et svar på den gamle version tæller ikke. Er dit svar "
                      "nødvendigt for den nye version, får du en ny mail."),
-        "skipped": ("Dit svar er ikke længere nødvendigt",
+        Refusal.SKIPPED: ("Dit svar er ikke længere nødvendigt",
                     "Trinnet »{stage}« for ansøgningen {key} er afgjort uden dit svar."),
-        "closed": ("Ansøgningen er afsluttet",
+        Refusal.CLOSED: ("Ansøgningen er afsluttet",
                    "Ansøgningen {key} er {state}, så der kan ikke længere svares på den."),
-        "inactive": ("Trinnet er ikke åbent",
+        Refusal.INACTIVE: ("Trinnet er ikke åbent",
                      "Dit trin for ansøgningen {key} venter ikke på svar lige nu."),
     },
     "en": {
-        "invalid": ("This link does not work",
+        Refusal.INVALID: ("This link does not work",
                     "The link is invalid or was damaged on the way. Copy the whole link from "
                     "the mail, or reply to the mail with APPROVE or REJECT instead."),
-        "expired": ("This link has expired",
+        Refusal.EXPIRED: ("This link has expired",
                     "The link can no longer be used. Use the link in the latest mail about the "
                     "request, or contact the secretariat."),
-        "used": ("This link has been used",
+        Refusal.USED: ("This link has been used",
                  "Each link works once. Use the link in the latest mail about the request."),
-        "decided": ("You have already answered",
+        Refusal.DECIDED: ("You have already answered",
                     "Request {key} was {decision} {when}. An answer cannot be changed here."),
-        "outdated": ("The request has changed",
+        Refusal.OUTDATED: ("The request has changed",
                      "Request {key} was changed after the mail was sent (now version "
                      "{version}). An answer to the old version does not count. If your answer "
                      "is needed for the new version, you will get a new mail."),
-        "skipped": ("Your answer is no longer needed",
+        Refusal.SKIPPED: ("Your answer is no longer needed",
                     "The stage “{stage}” of request {key} was settled without your answer."),
-        "closed": ("The request is closed",
+        Refusal.CLOSED: ("The request is closed",
                    "Request {key} is {state}, so it can no longer be answered."),
-        "inactive": ("This stage is not open",
+        Refusal.INACTIVE: ("This stage is not open",
                      "Your stage of request {key} is not waiting for an answer right now."),
     },
 }

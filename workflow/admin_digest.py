@@ -6,12 +6,12 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from db.deadlines import upcoming_deadlines
 from mail.formatting import long_date
 from mail.render import render_mail
 from models import InboundMessage, Outbox, OutboxState, Person
 from models.outbox import NewMail
 from workflow.context import WorkflowContext
+from workflow.deadlines import upcoming_deadlines
 from workflow.reports import pending_approvals
 
 ADMIN_ROLE = "admin"

@@ -9,12 +9,18 @@ from zoneinfo import ZoneInfo
 from config.closed_days import working_calendar
 from config.settings import Settings
 from domain.approval_policy import ApprovalPolicy
+from domain.errors import ConfigurationError
 from domain.working_days import WorkingCalendar
 from loading.policy_file import load_policies
 
+__all__ = ["ConfigurationError", "TokenSecretMissing", "WorkflowContext", "make_context",
+           "token_secret"]  # ConfigurationError: re-exported from domain.errors for old callers
 
-class ConfigurationError(RuntimeError):
-    """A setting the workflow needs is missing or wrong."""
+
+class TokenSecretMissing(ConfigurationError):
+    """Neither BEVILLING_TOKEN_SECRET nor BEVILLING_TOKEN_SECRET_BLOCK is set."""
+
+    exit_code = 1  # the CLI exited 1 for this before the tree; scripts (and test_cli) rely on it
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,7 @@ def token_secret(settings: Settings) -> str:
 
         block: Secret[str] = Secret.load(settings.token_secret_block)  # type: ignore[assignment]
         return str(block.get())
-    raise ConfigurationError(
+    raise TokenSecretMissing(
         "no token secret: set BEVILLING_TOKEN_SECRET or BEVILLING_TOKEN_SECRET_BLOCK"
     )
 

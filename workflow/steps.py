@@ -10,6 +10,7 @@ from sqlmodel import Session, col
 from db.audit import NewEvent
 from db.outbox import enqueue
 from domain.approval_state import StepSnapshot, StepState
+from domain.errors import NotFoundError
 from models import ApprovalStep, ApprovalToken, BudgetRequest
 from models.outbox import NewMail
 from workflow.approval_mail import approval_request_mail
@@ -41,7 +42,7 @@ _LOCK_BY_KEY = (
 )
 
 
-class RequestNotFoundError(LookupError):
+class RequestNotFoundError(NotFoundError):
     """No budget request has this key."""
 
     def __init__(self, request_key: str) -> None:

@@ -13,11 +13,13 @@ from datetime import datetime
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
+from domain.errors import InputError
+
 TOKEN_PATTERN = re.compile(r"^[a-z2-7]{26}$")
 LINK_SALT = "bevilling-confirm-link"
 
 
-class LinkError(Exception):
+class LinkError(InputError):
     """A confirm link is forged, damaged or too old; `.reason` says which."""
 
     def __init__(self, reason: str) -> None:

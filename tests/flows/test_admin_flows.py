@@ -10,12 +10,12 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from db.engine import transaction
-from db.requests import apply_requests
 from flows.approvals import route_budget_request
 from flows.digest import send_digest
 from loading.register_file import read_register
 from models import Outbox
 from tests.support.factories import SEED, load_file
+from workflow.request_load import apply_requests
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

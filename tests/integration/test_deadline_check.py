@@ -9,9 +9,9 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
 from db.audit import verify_chain
-from flows.deadlines import enqueue_due
 from models import Outbox, Reminder, ReminderKind, ReminderState
 from tests.support.factories import SEED, load_file, make_grant, write_register
+from workflow.deadlines import enqueue_due
 
 NOW = datetime(2025, 10, 1, 6, 0, tzinfo=UTC)
 
@@ -101,12 +101,12 @@ def test_ledger_and_outbox_are_written_together(app_env: dict[str, str], engine:
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_register(tmp_path / "r.yaml", grants=[make_grant(end=date(2025, 12, 31))])
     load_file(engine, path)
-    import db.deadlines
+    import workflow.deadlines
 
     def broken_events(*args: object, **kwargs: object) -> int:
         raise RuntimeError("crash after the outbox insert")
 
-    monkeypatch.setattr(db.deadlines, "append_events", broken_events)
+    monkeypatch.setattr(workflow.deadlines, "append_events", broken_events)
     with contextlib.suppress(RuntimeError):
         enqueue_due(date(2025, 12, 1), now=NOW)
     assert outbox(engine) == []

@@ -7,13 +7,13 @@ from sqlmodel import Session, col
 
 from config.settings import get_settings
 from db.outbox import claimed_mail
-from flows.delivery import drain_outbox
 from mail.deferred import DeferredBodyError, materialize
 from mail.mime import compose_message, wire_bytes
 from mail.render import render_mail
 from models import Outbox, OutboxState
 from tests.support.approvals import SUBMITTED, load_seed, submit_request
 from tests.support.smtp_server import SmtpServer
+from workflow.delivery import drain_outbox
 
 KEY = "DOMEN-DRIFT"
 

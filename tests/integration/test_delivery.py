@@ -10,11 +10,11 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from db.audit import verify_chain
-from flows.deadlines import enqueue_due
-from flows.delivery import drain_outbox
 from models import AuditEvent, Outbox, OutboxState
 from tests.support.factories import SEED, load_file, make_grant, write_register
 from tests.support.smtp_server import SmtpServer
+from workflow.deadlines import enqueue_due
+from workflow.delivery import drain_outbox
 
 NOW = datetime(2025, 10, 1, 6, 0, tzinfo=UTC)
 

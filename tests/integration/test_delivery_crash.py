@@ -1,5 +1,5 @@
 """A delivery process killed with SIGKILL mid-batch loses nothing and resends only messages in
-the documented crash window (`flows.delivery` docstring: at most k + c − 1), each at most once.
+the documented crash window (`workflow.delivery` docstring: at most k + c − 1), each at most once.
 
 The child commits outcomes only when `FLUSH_EVERY` results are pending (the timed flush is pushed
 out of reach), so the window is really populated when the kill lands."""
@@ -21,11 +21,11 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from config.settings import get_settings
-from flows.deadlines import enqueue_due
-from flows.delivery import drain_outbox, resend_bound
 from models import Outbox, OutboxState
 from tests.support.factories import ROOT, load_file, make_grant, write_register
 from tests.support.smtp_server import RecordingHandler, free_port
+from workflow.deadlines import enqueue_due
+from workflow.delivery import drain_outbox, resend_bound
 
 MAILS = 40
 CONCURRENCY = 4
@@ -58,7 +58,7 @@ async def test_sigkill_mid_batch_then_rerun(app_env: dict[str, str], engine: Eng
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         child = subprocess.Popen(
             [sys.executable, "-c",
-             "import asyncio; from flows.delivery import drain_outbox; "
+             "import asyncio; from workflow.delivery import drain_outbox; "
              f"asyncio.run(drain_outbox(worker='doomed', flush_every={FLUSH_EVERY}, "
              "flush_after=600))"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

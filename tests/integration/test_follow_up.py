@@ -7,12 +7,12 @@ from sqlmodel import Session, col
 
 from config.settings import get_settings
 from db.engine import transaction
-from db.requests import apply_requests
 from loading.register_file import read_register
 from models import ApprovalStep, Outbox, Person
 from tests.support.factories import SEED, load_file
 from workflow.context import make_context
 from workflow.follow_up import follow_up
+from workflow.request_load import apply_requests
 from workflow.routing import submit
 
 MONDAY = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)

@@ -15,14 +15,14 @@ from sqlmodel import Session, col
 
 from config.settings import Settings
 from db.engine import transaction
-from db.register import apply_register
-from db.requests import apply_requests
 from loading.register_file import read_register
-from mail.inbound_server import start_inbound_server
 from models import ApprovalStep, InboundMessage, Outbox
+from receiver.smtp_server import start_inbound_server
 from tests.support.factories import SEED
 from tests.support.smtp_server import free_port
 from workflow.context import make_context
+from workflow.register_load import apply_register
+from workflow.request_load import apply_requests
 from workflow.routing import submit
 
 REQUEST = "DOMEN-DRIFT"  # recurring: afdelingschef, then stadsdirektør, then borgmester

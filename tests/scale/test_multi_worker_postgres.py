@@ -20,11 +20,11 @@ from sqlmodel import Session, col
 from config.settings import get_settings
 from db.engine import get_engine
 from db.outbox import enqueue
-from flows.delivery import drain_outbox
 from models import Outbox, OutboxState
 from models.outbox import NewMail
 from tests.support.factories import ROOT
 from tests.support.smtp_server import RecordingHandler, free_port
+from workflow.delivery import drain_outbox
 
 MESSAGES = 2000
 WORKERS = 3
@@ -47,7 +47,7 @@ def start_workers(
     env: dict[str, str], names: list[str], log_dir: Path
 ) -> list[subprocess.Popen[bytes]]:
     """Delivery processes started at once, each running drain_outbox until nothing is due."""
-    code = ("import asyncio, sys; from flows.delivery import drain_outbox; "
+    code = ("import asyncio, sys; from workflow.delivery import drain_outbox; "
             "print(asyncio.run(drain_outbox(worker=sys.argv[1]))['sent'])")
     return [subprocess.Popen([sys.executable, "-c", code, name], cwd=ROOT, env=env,
                              stdout=(log_dir / f"{name}.out").open("wb"),

@@ -21,7 +21,6 @@ from sqlmodel import Session, col
 from config.settings import Settings
 from db.engine import transaction
 from db.outbox import stored_message
-from db.requests import RequestLoadReport, apply_requests
 from loading.register_file import read_register
 from models import ApprovalStep, BudgetRequest, Outbox, Person
 from tests.support.factories import NOW, SEED, load_file
@@ -29,6 +28,7 @@ from tests.support.smtp_server import Received
 from workflow.context import make_context
 from workflow.inbound import ingest_raw
 from workflow.ingest import IngestResult
+from workflow.request_load import RequestLoadReport, apply_requests
 from workflow.routing import SubmitResult, submit
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "eml"
@@ -220,8 +220,8 @@ def ingest(engine: Engine, raw: bytes, *, settings: Settings, now: datetime,
 
 
 def drain(now: datetime) -> dict[str, Any]:
-    """Send every due outbox row through the configured SMTP server (flows.delivery)."""
-    from flows.delivery import drain_outbox
+    """Send every due outbox row through the configured SMTP server (workflow.delivery)."""
+    from workflow.delivery import drain_outbox
 
     return asyncio.run(drain_outbox(now=now))
 

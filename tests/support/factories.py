@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 from config.closed_days import working_calendar
 from config.settings import Settings
 from db.engine import transaction
-from db.register import LoadReport, apply_register
 from loading.register_file import read_register
+from workflow.register_load import LoadReport, apply_register
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "data" / "aarhus-budget-2026-2029.yaml"

@@ -1,17 +1,21 @@
-"""The daily deadline check's database side: read what is due, write ledger + outbox together."""
+"""The daily deadline check: read what is due, write ledger + outbox together, batch by batch."""
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 from sqlmodel import Session, col
 
+from config.closed_days import working_calendar
+from config.settings import get_settings
 from db.audit import NewEvent, append_events
+from db.engine import get_engine
 from db.outbox import enqueue
-from domain.reminders import CatchUp, DueReminder, PlanKind, decide_due
+from domain.reminders import CatchUp, DueReminder, PlanKind, SendDecision, decide_due
 from mail.formatting import MoneyLine
-from mail.reminder_mail import GrantFacts, Recipient
+from mail.reminder_mail import GrantFacts, Recipient, reminder_mails
 from models import (
     Grant,
     GrantAmount,
@@ -25,6 +29,8 @@ from models import (
 from models.outbox import NewMail
 
 GRANTS_PER_BATCH = 200
+MAX_BATCHES = 10_000
+EXPIRY_NOTICE_DAYS = 365
 
 
 @dataclass
@@ -153,6 +159,32 @@ def process_due_batch(
     return True
 
 
+def enqueue_due(as_of: date, *, now: datetime | None = None,
+                progress: Callable[[CheckReport], None] | None = None) -> dict[str, Any]:
+    """Ledger + outbox rows for everything due on or before `as_of`, batch by batch."""
+    settings = get_settings()
+    engine = get_engine(settings.database_url)
+    calendar = working_calendar(settings, around=as_of)
+    moment = now or datetime.now(UTC)
+    report = CheckReport(as_of=as_of)
+
+    def make_mails(reminder: DueReminder, late: bool, grant: GrantFacts) -> list[NewMail]:
+        return reminder_mails(SendDecision(reminder, late), grant, as_of=as_of,
+                              calendar=calendar, templates_dir=settings.templates_dir,
+                              domain=settings.mail_domain, now=moment)
+
+    for _ in range(MAX_BATCHES):
+        if not process_due_batch(engine, as_of=as_of, now=moment, make_mails=make_mails,
+                                 domain=settings.mail_domain,
+                                 expiry_notice_days=EXPIRY_NOTICE_DAYS, report=report):
+            break
+        if progress:
+            progress(report)
+    return {"as_of": as_of.isoformat(), "reminders": report.sent, "late": report.late,
+            "expired": report.expired, "superseded": report.superseded,
+            "too_old": report.too_old, "mails": report.mails, "grants": report.grant_keys}
+
+
 @dataclass(frozen=True)
 class UpcomingDeadline:
     """A row of the admin's 'upcoming deadlines' table."""
@@ -193,3 +225,9 @@ def upcoming_deadlines(session: Session, *, start: date, end: date) -> list[Upco
                 for state in (ReminderState.SENT, ReminderState.LATE_SENT)),
             counts.get((gid, ReminderState.PLANNED), 0)))
     return result
+
+
+def upcoming_deadlines_of(engine: Engine, *, start: date, end: date) -> list[UpcomingDeadline]:
+    """`upcoming_deadlines` in a read-only session of its own (for the flow's artifact)."""
+    with Session(engine) as session:
+        return upcoming_deadlines(session, start=start, end=end)

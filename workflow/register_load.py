@@ -4,13 +4,16 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlmodel import Session, col
 
+from config.closed_days import closed_days
+from config.settings import Settings
 from db.audit import NewEvent, append_events
+from db.engine import transaction
 from domain.reminders import LedgerRow, PlanKind, PlannedReminder, plan_reminders, replan
 from domain.working_days import WorkingCalendar
 from loading.register_file import Located, RegisterFile
@@ -27,6 +30,9 @@ from models import (
     ReminderKind,
     ReminderState,
 )
+from workflow.context import make_context
+from workflow.request_load import RequestLoadReport, apply_requests
+from workflow.routing import resubmit_revised
 
 CHUNK = 500
 
@@ -250,3 +256,42 @@ def _apply_grant(
         details["previous_end_date"] = old_end.isoformat()
     events.append(NewEvent("grant.created" if is_new else "grant.updated", f"grant:{spec.key}",
                            details=details))
+
+
+@dataclass(frozen=True)
+class RegisterLoad:
+    """What `load_register` did: the register part, the requests part, the re-routed requests."""
+
+    register: LoadReport
+    requests: RequestLoadReport
+    rerouted: list[str]
+
+
+def load_register(engine: Engine, register: RegisterFile, *, settings: Settings, now: datetime,
+                  progress: Callable[[int], None] | None = None) -> RegisterLoad:
+    """Load a register file in one transaction (all or nothing); revised requests go out again."""
+    ends = [g.item.end_date for g in register.grants] or [date(2025, 1, 1)]
+    # Reminders reach up to ten years back; the expiry notice a few weeks past the end date.
+    years = range(min(ends).year - 11, max(ends).year + 2)
+    calendar = WorkingCalendar.of(closed_days(settings, years=years))
+    with transaction(engine) as session:
+        report = apply_register(session, register, default_offsets=settings.reminder_offsets,
+                                calendar=calendar, now=now, progress=progress)
+        requests = apply_requests(session, register, now=now)
+        rerouted = reroute_revised(session, requests.revised_pending_ids, settings=settings,
+                                   now=now)
+    return RegisterLoad(report, requests, rerouted)
+
+
+def reroute_revised(session: Session, request_ids: tuple[int, ...], *, settings: Settings,
+                    now: datetime) -> list[str]:
+    """Pending requests whose amounts or text changed are voided and routed again."""
+    if not request_ids:
+        return []
+    ctx = make_context(settings, now=now)
+    lines = []
+    for request_id in request_ids:
+        result = resubmit_revised(session, request_id, ctx=ctx)
+        lines.append(f"{result.request_key}: new version {result.version}, earlier decisions "
+                     f"voided, routed again to {', '.join(result.mailed_to)}")
+    return lines

@@ -1,0 +1,1 @@
+"""The SMTP receiver: a face that hands every accepted message to `workflow.inbound`."""

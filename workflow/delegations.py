@@ -1,0 +1,31 @@
+"""Substitutes for absent approvers: naming one (a row and its audit event in one transaction)."""
+
+from datetime import date, datetime
+
+from sqlalchemy import Engine, select
+from sqlmodel import col
+
+from db.audit import NewEvent, append_events
+from db.engine import transaction
+from domain.errors import InputError
+from models import Delegation, Person
+
+
+def add_delegation(engine: Engine, *, person: str, substitute: str, starts: date, ends: date,
+                   now: datetime) -> None:
+    """`substitute` answers for `person` from `starts` to `ends` (inclusive); InputError if not."""
+    absent, standin = person.lower(), substitute.lower()
+    with transaction(engine) as session:
+        people = {p.email: p for p in session.execute(
+            select(Person).where(col(Person.email).in_([absent, standin]))).scalars()}
+        for email in (absent, standin):
+            if email not in people:
+                raise InputError(f"unknown person {email!r}")
+        if absent == standin:
+            raise InputError("a person cannot substitute for themselves")
+        session.add(Delegation(person_id=people[absent].id or 0,
+                               substitute_id=people[standin].id or 0, starts=starts, ends=ends,
+                               created_at=now))
+        append_events(session, [NewEvent("delegation.added", f"person:{absent}",
+                                         details={"substitute": standin, "from": starts,
+                                                  "to": ends})], now=now)
