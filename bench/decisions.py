@@ -43,13 +43,13 @@ from config.closed_days import working_calendar
 from config.settings import Settings
 from db.engine import close_engine, make_engine, transaction
 from db.migrate import upgrade_to_head
-from db.outbox import stored_message
 from domain.approval_state import Verdict
 from loading.register_file import read_register
 from models import ApprovalStep, BudgetRequest, Outbox, Person
 from workflow.context import make_context
 from workflow.decisions import apply_decision
 from workflow.inbound import ingest_raw
+from workflow.outbox import stored_message
 from workflow.register_load import apply_register
 from workflow.request_load import apply_requests
 from workflow.routing import submit

@@ -133,8 +133,8 @@ def enqueue_mails(url: str, count: int, *, now: datetime) -> None:
     """`count` outbox rows with real rendered reminder content, in one transaction."""
     from config.settings import get_settings
     from db.engine import make_engine, transaction
-    from db.outbox import enqueue
     from models.outbox import NewMail
+    from workflow.outbox import enqueue
 
     samples = sample_reminder_mails(now=now)
     mails = []

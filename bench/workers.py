@@ -28,8 +28,8 @@ DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 def enqueue_rows(url: str, count: int, *, round_name: str) -> None:
     """N small rendered mails through the production enqueue (MIME built there)."""
     from db.engine import make_engine
-    from db.outbox import enqueue
     from models.outbox import NewMail
+    from workflow.outbox import enqueue
 
     engine = make_engine(url)
     mails = [NewMail(key=f"{round_name}:{i}", kind="bench", subject_ref=f"bench:{i}",

@@ -1,11 +1,10 @@
 """Outbox I/O: enqueue rendered mail idempotently, claim due rows under a lease, record outcomes."""
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select, update
@@ -14,10 +13,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
-from mail.deferred import Materialized, materialize
-from mail.mime import compose_message, wire_bytes
 from models import Outbox, OutboxState
-from models.outbox import ClaimedMail, NewMail
+from models.outbox import ClaimedMail, Materialized, NewMail
 
 
 def message_id_for(key: str, *, domain: str) -> str:
@@ -37,38 +34,31 @@ def _insert_statement(dialect: str) -> Any:
             .returning(_OUTBOX.c.key, _OUTBOX.c.id))
 
 
-def enqueue(
+WireBuilder = Callable[[NewMail, str], bytes]
+"""(mail, Message-ID) → the message's wire bytes; the service that enqueues supplies it."""
+
+
+def insert_mails(
     session: Session, mails: Sequence[NewMail], *, now: datetime, domain: str,
-    sender: str | None = None, sender_name: str | None = None,
+    wire: WireBuilder, sender: dict[str, str],
 ) -> dict[str, int]:
     """Insert mails unless their key exists; returns key → outbox id for every given key.
 
-    Each row carries its message as wire bytes, built here once (Date = `now`, the Message-ID
-    derived from the key), so every delivery attempt sends the same bytes; a mail with a
-    `deferred_body` carries its template context instead (with the sender), and the delivery
-    worker renders and stores the bytes before the first attempt (`mail.deferred`). `sender` and
-    `sender_name` default to the `mail_from` / `mail_from_name` settings.
+    Each row carries its message as wire bytes, built once by `wire` (the Message-ID derived
+    from the key), so every delivery attempt sends the same bytes; a mail with a
+    `deferred_body` carries its template context instead (with `sender`), and the delivery
+    worker renders and stores the bytes before the first attempt.
     """
     if not mails:
         return {}
-    if sender is None or sender_name is None:
-        from config.settings import get_settings
-
-        settings = get_settings()
-        sender = settings.mail_from if sender is None else sender
-        sender_name = settings.mail_from_name if sender_name is None else sender_name
     rows: list[dict[str, Any]] = []
     for mail in mails:
         message_id = message_id_for(mail.key, domain=domain)
         raw, deferred = None, None
         if mail.deferred_body is not None:
-            deferred = {**mail.deferred_body, "sender": sender, "sender_name": sender_name}
+            deferred = {**mail.deferred_body, **sender}
         else:
-            raw = wire_bytes(compose_message(
-                [mail.recipient], subject=mail.subject, message_id=message_id,
-                ref=mail.subject_ref or mail.key, body_text=mail.body_text,
-                body_html=mail.body_html, attachments=mail.attachments, headers=mail.headers,
-                sender=sender, sender_name=sender_name, date=now))
+            raw = wire(mail, message_id)
         rows.append({
             "key": mail.key, "kind": mail.kind, "subject_ref": mail.subject_ref,
             "recipients": [mail.recipient], "subject": mail.subject, "body_text": mail.body_text,
@@ -126,17 +116,6 @@ def claimed_mail(row: Outbox) -> ClaimedMail:
         body_html=row.body_html, attachments=list(row.attachments), headers=dict(row.headers),
         message_id=row.message_id, attempts=row.attempts, raw_message=row.raw_message,
         deferred_body=row.deferred_body)
-
-
-def stored_message(row: Outbox, *, templates_dir: Path) -> tuple[str, bytes]:
-    """(text body, wire bytes) of a row: as stored, or rendered now if it is still deferred.
-
-    For readers outside delivery (tests, inspection); nothing is written.
-    """
-    if row.raw_message is None and row.deferred_body is not None:
-        done = materialize(claimed_mail(row), templates_dir=templates_dir)
-        return done.body_text, done.raw_message
-    return row.body_text, bytes(row.raw_message or b"")
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterStartTime
 
 from db.engine import transaction
-from db.outbox import enqueue
 from flows import runtime
 from workflow.admin_digest import RunSummary, digest_mails
 from workflow.context import make_context
+from workflow.outbox import enqueue
 
 
 async def recent_runs(since: datetime) -> list[RunSummary]:

@@ -10,7 +10,6 @@ the row, so every attempt sends the same bytes, exactly those the enqueue-time p
 built (same Date, Message-ID and boundaries).
 """
 
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 from domain.errors import DeliveryError
 from mail.mime import compose_message, wire_bytes
 from mail.render import render_bodies
-from models.outbox import ClaimedMail
+from models.outbox import ClaimedMail, Materialized
 
 
 class DeferredBodyError(DeliveryError):
@@ -28,15 +27,6 @@ class DeferredBodyError(DeliveryError):
 def deferred_body(template: str, *, language: str, context: dict[str, Any]) -> dict[str, Any]:
     """What `Outbox.deferred_body` stores: JSON-ready, rendered later by `materialize`."""
     return {"template": template, "language": language, "context": context}
-
-
-@dataclass(frozen=True)
-class Materialized:
-    """The rendered bodies and the wire bytes of a deferred mail."""
-
-    body_text: str
-    body_html: str
-    raw_message: bytes
 
 
 def materialize(mail: ClaimedMail, *, templates_dir: Path) -> Materialized:

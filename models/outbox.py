@@ -81,3 +81,12 @@ class NewMail:
     headers: dict[str, str] = field(default_factory=dict)
     # Set instead of the bodies when the delivery worker renders them (`mail.deferred`).
     deferred_body: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Materialized:
+    """The rendered bodies and the wire bytes of a deferred mail."""
+
+    body_text: str
+    body_html: str
+    raw_message: bytes

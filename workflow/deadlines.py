@@ -12,7 +12,6 @@ from config.closed_days import working_calendar
 from config.settings import get_settings
 from db.audit import NewEvent, append_events
 from db.engine import get_engine
-from db.outbox import enqueue
 from domain.reminders import CatchUp, DueReminder, PlanKind, SendDecision, decide_due
 from mail.formatting import MoneyLine
 from mail.reminder_mail import GrantFacts, Recipient, reminder_mails
@@ -27,6 +26,7 @@ from models import (
     ReminderState,
 )
 from models.outbox import NewMail
+from workflow.outbox import enqueue
 
 GRANTS_PER_BATCH = 200
 MAX_BATCHES = 10_000

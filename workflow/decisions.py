@@ -7,7 +7,6 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
-from db.outbox import enqueue
 from db.requests import LineFacts
 from domain.answering import answer_refusal, refusal_detail, reply_word
 from domain.approval_state import RequestState, StepState, Verdict, decide
@@ -15,6 +14,7 @@ from domain.errors import Refusal
 from models import ApprovalStep, ApprovalToken, BudgetRequest
 from workflow.approval_mail import outcome_mail
 from workflow.context import WorkflowContext
+from workflow.outbox import enqueue
 from workflow.steps import (
     apply_step_changes,
     mail_activated,

@@ -49,7 +49,7 @@ from config.settings import Settings, get_settings
 from db.engine import get_engine
 from db.outbox import SendOutcome, claim_batch, record_outcomes, store_materialized
 from domain.retry import retry_delay
-from mail.deferred import DeferredBodyError, Materialized, materialize
+from mail.deferred import DeferredBodyError, materialize
 from mail.mime import envelope_sender, raw_message_for
 from mail.smtp_delivery import (
     DeliveryResult,
@@ -58,7 +58,7 @@ from mail.smtp_delivery import (
     SmtpConfig,
     deliver,
 )
-from models.outbox import ClaimedMail
+from models.outbox import ClaimedMail, Materialized
 
 MAX_BATCHES = 1000
 FLUSH_EVERY = 25

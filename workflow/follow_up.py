@@ -8,7 +8,6 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
-from db.outbox import enqueue
 from domain.approval_state import RequestState, StepState
 from mail.formatting import long_date
 from mail.render import render_mail
@@ -16,6 +15,7 @@ from models import ApprovalStep, BudgetRequest
 from models.outbox import NewMail
 from workflow.context import WorkflowContext
 from workflow.escalation import escalate_step
+from workflow.outbox import enqueue
 from workflow.steps import issue_tokens
 from workflow.tokens import sign_link
 from workflow.views import PersonView, person_views

@@ -18,7 +18,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
-from db.outbox import enqueue
 from domain.answering import answer_refusal, refusal_detail, reply_word
 from domain.approval_state import Verdict
 from domain.authentication import accepted, assess
@@ -35,6 +34,7 @@ from workflow.approval_mail import notice_mail
 from workflow.context import WorkflowContext
 from workflow.decisions import apply_decision
 from workflow.escalation import escalate_step
+from workflow.outbox import enqueue
 from workflow.tokens import token_hash
 from workflow.views import load_request_view, person_views
 

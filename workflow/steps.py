@@ -8,13 +8,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from db.audit import NewEvent
-from db.outbox import enqueue
 from domain.approval_state import StepSnapshot, StepState
 from domain.errors import NotFoundError
 from models import ApprovalStep, ApprovalToken, BudgetRequest
 from models.outbox import NewMail
 from workflow.approval_mail import approval_request_mail
 from workflow.context import WorkflowContext
+from workflow.outbox import enqueue
 from workflow.tokens import new_token, token_hash
 from workflow.views import RequestView, load_request_view
 

@@ -16,12 +16,12 @@ from sqlmodel import Session, col
 
 from config.settings import Settings, get_settings
 from db.engine import get_engine, transaction
-from db.outbox import stored_message
 from loading.register_file import read_register
 from models import ApprovalStep, ApprovalToken, AuditEvent, BudgetRequest, Outbox, Person
 from tests.support.factories import SEED, load_file
 from web.app import create_app
 from workflow.context import make_context
+from workflow.outbox import stored_message
 from workflow.request_load import apply_requests
 from workflow.routing import resubmit_revised, submit
 from workflow.tokens import LinkError, read_link, sign_link

@@ -8,11 +8,12 @@ from sqlmodel import Session, col
 
 from db.audit import verify_chain
 from db.engine import transaction
-from db.outbox import SendOutcome, claim_batch, enqueue, outbox_counts
+from db.outbox import SendOutcome, claim_batch, outbox_counts
 from models import AuditEvent, Outbox, OutboxState
 from models.outbox import NewMail
 from tests.support.smtp_server import SmtpServer
 from workflow.delivery import OutcomeRecorder, drain_outbox
+from workflow.outbox import enqueue
 
 NOW = datetime(2025, 10, 1, 6, 0, tzinfo=UTC)
 THREAD = "<req-17.thread@bevilling.example.org>"

@@ -19,12 +19,12 @@ from sqlmodel import Session, col
 
 from config.settings import get_settings
 from db.engine import get_engine
-from db.outbox import enqueue
 from models import Outbox, OutboxState
 from models.outbox import NewMail
 from tests.support.factories import ROOT
 from tests.support.smtp_server import RecordingHandler, free_port
 from workflow.delivery import drain_outbox
+from workflow.outbox import enqueue
 
 MESSAGES = 2000
 WORKERS = 3

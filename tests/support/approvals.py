@@ -20,7 +20,6 @@ from sqlmodel import Session, col
 
 from config.settings import Settings
 from db.engine import transaction
-from db.outbox import stored_message
 from loading.register_file import read_register
 from models import ApprovalStep, BudgetRequest, Outbox, Person
 from tests.support.factories import NOW, SEED, load_file
@@ -28,6 +27,7 @@ from tests.support.smtp_server import Received
 from workflow.context import make_context
 from workflow.inbound import ingest_raw
 from workflow.ingest import IngestResult
+from workflow.outbox import stored_message
 from workflow.request_load import RequestLoadReport, apply_requests
 from workflow.routing import SubmitResult, submit
 
