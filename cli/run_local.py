@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from config.settings import PROJECT_ROOT
-from db.engine import close_engine
+from migrations.database import ensure_postgres_database
 
 VAR = PROJECT_ROOT / "var"
 SEED = PROJECT_ROOT / "data" / "aarhus-budget-2026-2029.yaml"
@@ -56,22 +56,6 @@ def local_token_secret() -> str:
         path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
         path.chmod(0o600)
     return path.read_text(encoding="utf-8").strip()
-
-
-def ensure_postgres_database(url: str) -> None:
-    """Create the Prefect server's PostgreSQL database when it does not exist yet."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    target = make_url(url)
-    admin = target.set(drivername="postgresql+psycopg", database="postgres")
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                              {"n": target.database}).scalar()
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    close_engine(engine)
 
 
 def main() -> None:
