@@ -122,20 +122,15 @@ def _new_mail(
 
 
 def _deferred_mail(
-    template: str,
-    *,
-    key: str,
-    subject_ref: str,
-    recipient: str,
-    language: str,
-    context: dict[str, Any],
-    addressing: MailAddressing,
-    ctx: WorkflowContext,
+    template: str, recipient: str, context: dict[str, Any], addressing: MailAddressing, *,
+    key: str, subject_ref: str, ctx: WorkflowContext,
 ) -> NewMail:
     """The outbox entry for a mail whose bodies the delivery worker renders (`mail.deferred`).
 
-    The subject is rendered now: lists and reports show it before the mail is sent.
+    The language is the context's `lang`; the subject is rendered now: lists and reports show it
+    before the mail is sent.
     """
+    language = context["lang"]
     subject = render_subject(template, language=language, context=context,
                              templates_dir=ctx.settings.templates_dir)
     return NewMail(
@@ -189,16 +184,9 @@ def approval_request_mail(
         reply_address(token, domain=settings.mail_domain),
         thread_id(request, domain=settings.mail_domain),
     )
-    return _deferred_mail(
-        "approval_request",
-        key=f"approval:{step.id}:{token_id}",
-        subject_ref=f"step:{step.id}",
-        recipient=step.approver.email,
-        language=language,
-        context=context,
-        addressing=addressing,
-        ctx=ctx,
-    )
+    return _deferred_mail("approval_request", step.approver.email, context, addressing,
+                          key=f"approval:{step.id}:{token_id}", subject_ref=f"step:{step.id}",
+                          ctx=ctx)
 
 
 def outcome_mail(request: RequestView, *, approved: bool, ctx: WorkflowContext) -> NewMail:
@@ -222,16 +210,9 @@ def outcome_mail(request: RequestView, *, approved: bool, ctx: WorkflowContext) 
         "request": _request_context(request, language),
     }
     addressing = MailAddressing(None, thread_id(request, domain=ctx.settings.mail_domain))
-    return _deferred_mail(
-        "approval_outcome",
-        key=f"outcome:{request.key}:{request.version}",
-        subject_ref=f"request:{request.key}",
-        recipient=request.requester.email,
-        language=language,
-        context=context,
-        addressing=addressing,
-        ctx=ctx,
-    )
+    return _deferred_mail("approval_outcome", request.requester.email, context, addressing,
+                          key=f"outcome:{request.key}:{request.version}",
+                          subject_ref=f"request:{request.key}", ctx=ctx)
 
 
 def notice_mail(

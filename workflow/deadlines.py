@@ -12,20 +12,12 @@ from config.closed_days import working_calendar
 from config.settings import get_settings
 from db.audit import NewEvent, append_events
 from db.engine import get_engine
-from domain.reminders import CatchUp, DueReminder, PlanKind, SendDecision, decide_due
+from domain.reminders import CatchUp, DueReminder, PlanKind, ReminderState, SendDecision, decide_due
 from mail.formatting import MoneyLine
 from mail.reminder_mail import GrantFacts, Recipient, reminder_mails
-from models import (
-    Grant,
-    GrantAmount,
-    GrantRecipient,
-    GrantStatus,
-    Person,
-    Reminder,
-    ReminderKind,
-    ReminderState,
-)
 from models.outbox import NewMail
+from models.register import Grant, GrantAmount, GrantRecipient, GrantStatus, Person
+from models.reminders import Reminder, ReminderKind
 from workflow.outbox import enqueue
 
 GRANTS_PER_BATCH = 200

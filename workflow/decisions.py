@@ -34,13 +34,8 @@ _STEPS = ApprovalStep.__table__  # type: ignore[attr-defined]  # SQLModel sets i
 _CLAIM_STEP = (
     update(_STEPS)
     .where(_STEPS.c.id == bindparam("step_id"), _STEPS.c.state == StepState.PENDING)
-    .values(
-        state=bindparam("new_state"),
-        decision=bindparam("new_decision"),
-        comment=bindparam("new_comment"),
-        channel=bindparam("new_channel"),
-        decided_at=bindparam("new_decided_at"),
-    )
+    .values({name: bindparam(f"new_{name}")
+             for name in ("state", "decision", "comment", "channel", "decided_at")})
 )
 # The request a step belongs to, locked (FOR UPDATE on PostgreSQL; SQLite holds the write lock).
 _LOCK_REQUEST_OF_STEP = (

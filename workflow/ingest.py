@@ -84,16 +84,9 @@ _INBOUND = InboundMessage.__table__  # type: ignore[attr-defined]  # SQLModel se
 _FINISH = (
     update(_INBOUND)
     .where(_INBOUND.c.id == bindparam("inbound_id"))
-    .values(
-        outcome=bindparam("new_outcome"),
-        detail=bindparam("new_detail"),
-        step_id=bindparam("new_step_id"),
-        from_address=bindparam("new_from_address"),
-        subject=bindparam("new_subject"),
-        quarantined=bindparam("new_quarantined"),
-        raw=bindparam("new_raw"),
-        received_at=bindparam("new_received_at"),
-    )
+    .values({name: bindparam(f"new_{name}") for name in (
+        "outcome", "detail", "step_id", "from_address", "subject", "quarantined", "raw",
+        "received_at")})
 )
 _TOKEN_BY_HASH = select(ApprovalToken).where(col(ApprovalToken.token_hash) == bindparam("digest"))
 

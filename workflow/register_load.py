@@ -14,22 +14,20 @@ from config.closed_days import closed_days
 from config.settings import Settings
 from db.audit import NewEvent, append_events
 from db.engine import transaction
-from domain.reminders import LedgerRow, PlanKind, PlannedReminder, plan_reminders, replan
+from domain.reminders import (
+    LedgerRow,
+    PlanKind,
+    PlannedReminder,
+    ReminderState,
+    plan_reminders,
+    replan,
+)
 from domain.working_days import WorkingCalendar
 from loading.register_file import Located, RegisterFile
 from loading.register_schema import GrantSpec
 from loading.yaml_lines import DataFileError, DataFileProblem
-from models import (
-    Department,
-    Grant,
-    GrantAmount,
-    GrantRecipient,
-    GrantStatus,
-    Person,
-    Reminder,
-    ReminderKind,
-    ReminderState,
-)
+from models.register import Department, Grant, GrantAmount, GrantRecipient, GrantStatus, Person
+from models.reminders import Reminder, ReminderKind
 from workflow.context import make_context
 from workflow.request_load import RequestLoadReport, apply_requests
 from workflow.routing import resubmit_revised

@@ -8,8 +8,9 @@ from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
 
 from db.requests import LineFacts, request_lines, totals
+from domain.approval_state import RequestState
 from models import ApprovalStep, BudgetRequest, Grant, Person
-from models.approvals import ApprovalStepBase
+from models.approvals import ApprovalStepBase, BudgetRequestBase
 
 
 @dataclass(frozen=True)
@@ -31,18 +32,12 @@ class StepView(ApprovalStepBase):
     on_behalf_of: PersonView | None
 
 
-@dataclass(frozen=True)
-class RequestView:
-    """A request as an approver sees it."""
+class RequestView(BudgetRequestBase):
+    """A request as an approver sees it (the columns come from `BudgetRequestBase`)."""
 
     id: int
-    key: str
-    title: str
-    category: str
-    justification: str
-    amounts_note: str
     version: str
-    state: str
+    state: RequestState
     requester: PersonView
     grant_key: str | None
     lines: tuple[LineFacts, ...]
@@ -62,6 +57,7 @@ class RequestView:
 
 
 _STEP_VIEW_COLUMNS = tuple(ApprovalStepBase.model_fields)
+_REQUEST_VIEW_COLUMNS = (*BudgetRequestBase.model_fields, "version", "state")
 # Built once: these run in every decision (building an ORM select costs more than running it).
 _PEOPLE = select(
     col(Person.id), col(Person.email), col(Person.name), col(Person.language),
@@ -123,20 +119,10 @@ def assemble_request_view(
     lines: tuple[LineFacts, ...],
 ) -> RequestView:
     """The view from rows already loaded (all steps of every version, in id order)."""
-    return RequestView(
-        id=request.id or 0,
-        key=request.key,
-        title=request.title,
-        category=request.category,
-        justification=request.justification,
-        amounts_note=request.amounts_note,
-        version=request.version,
-        state=request.state,
-        requester=people[request.requester_id],
-        grant_key=grant_key,
-        lines=lines,
-        content=request.content_snapshot,
-        previous=request.previous_snapshot,
+    return RequestView.model_construct(
+        **{name: getattr(request, name) for name in _REQUEST_VIEW_COLUMNS},
+        id=request.id or 0, requester=people[request.requester_id], grant_key=grant_key,
+        lines=lines, content=request.content_snapshot, previous=request.previous_snapshot,
         steps=tuple(
             StepView.model_construct(
                 **{name: getattr(s, name) for name in _STEP_VIEW_COLUMNS},
