@@ -38,9 +38,10 @@ __all__ = [
     "BounceInfo",
     "InboundParseError",
     "ParsedInbound",
+    "VerpAddress",
     "parse_inbound",
     "token_from_recipients",
-    "verp_outbox_id",
+    "verp_address",
 ]
 
 # What the email package was seen to raise on fuzzed headers and bodies. Listed, not `Exception`,
@@ -131,6 +132,7 @@ class BounceInfo:
     action: str | None
     recipient: str | None
     original_message_id: str | None
+    original_recipient: str | None = None
 
 
 @dataclass(frozen=True)
@@ -281,7 +283,7 @@ def _bounce(msg: Message) -> BounceInfo | None:
         (b for b in recipients if (_header(b, "Action") or "").lower() == "failed"),
         recipients[0] if recipients else None,
     )
-    status = action = recipient = None
+    status = action = recipient = original_recipient = None
     if chosen is not None:
         found = _STATUS.search(_header(chosen, "Status") or "")
         status = ".".join(found.groups()) if found else None
@@ -289,6 +291,9 @@ def _bounce(msg: Message) -> BounceInfo | None:
         final = _header(chosen, "Final-Recipient") or _header(chosen, "Original-Recipient")
         if final:
             recipient = final.split(";")[-1].strip().strip("<>").lower() or None
+        original = _header(chosen, "Original-Recipient")
+        if original:
+            original_recipient = original.split(";")[-1].strip().strip("<>").lower() or None
     hard = status.startswith("5") if status else action == "failed"
     return BounceInfo(
         status=status,
@@ -296,6 +301,7 @@ def _bounce(msg: Message) -> BounceInfo | None:
         action=action,
         recipient=recipient,
         original_message_id=_original_message_id(msg),
+        original_recipient=original_recipient,
     )
 
 
@@ -415,11 +421,24 @@ def token_from_recipients(recipients: Iterable[str], *, domain: str) -> str | No
     )
 
 
-def verp_outbox_id(recipients: Iterable[str], *, domain: str) -> int | None:
-    """Return the outbox id of the one ``bounce+<outbox-id>@<domain>`` recipient."""
+@dataclass(frozen=True)
+class VerpAddress:
+    """The outbox row a ``bounce+<id>-<tag>@`` address names, and the tag it claims."""
+
+    outbox_id: int
+    tag: str | None  # None: the untagged form of rows enqueued before the tag existed
+
+
+VERP_LOCAL = re.compile(r"bounce\+(?P<id>[0-9]{1,18})(?:-(?P<tag>[a-z2-7]{16}))?")
+
+
+def verp_address(recipients: Iterable[str], *, domain: str) -> VerpAddress | None:
+    """The one ``bounce+<outbox-id>[-<tag>]@<domain>`` recipient, or None (none, or several)."""
     found = _single(
-        local[len("bounce+") :]
-        for local in _local_parts(recipients, domain=domain)
-        if local.startswith("bounce+") and re.fullmatch(r"[0-9]{1,18}", local[len("bounce+") :])
+        local for local in _local_parts(recipients, domain=domain)
+        if VERP_LOCAL.fullmatch(local)
     )
-    return int(found) if found is not None else None
+    matched = VERP_LOCAL.fullmatch(found) if found is not None else None
+    if matched is None:
+        return None
+    return VerpAddress(int(matched.group("id")), matched.group("tag"))

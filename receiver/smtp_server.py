@@ -1,7 +1,7 @@
 """SMTP receiver for `bevilling inbound serve`: approval replies and bounces straight from the MTA.
 
 Only two kinds of address exist here, both on `settings.mail_domain`: `approvals+<token>@` (a
-reply to an approval mail) and `bounce+<outbox id>@` (the VERP return path of our own mail).
+reply to an approval mail) and `bounce+<outbox id>-<tag>@` (the VERP return path of our own mail).
 Anything else is refused at RCPT, before the sender transmits a byte of content.
 
 Every accepted message goes through `workflow.inbound.ingest_raw` — the one ingestion path —
@@ -26,7 +26,7 @@ from workflow.inbound import ingest_raw
 log = logging.getLogger(__name__)
 
 TOKEN_PATTERN = r"approvals\+[a-z2-7]{26}"  # noqa: S105  (an address pattern, no secret)
-VERP_PATTERN = r"bounce\+[0-9]{1,18}"
+VERP_PATTERN = r"bounce\+[0-9]{1,18}(?:-[a-z2-7]{16})?"
 MAX_RECIPIENTS = 10
 DEFAULT_TIMEOUT_SECONDS = 60.0
 DEFAULT_INGEST_TIMEOUT_SECONDS = 45.0

@@ -21,13 +21,14 @@ from db.audit import NewEvent, append_events
 from domain.answering import answer_refusal, refusal_detail, reply_word
 from domain.approval_state import Verdict
 from domain.authentication import accepted, assess
+from domain.bounces import bounce_mismatch
 from domain.replies import Decision, VerdictKind, extract_new_text, interpret_reply
 from mail.inbound_parse import (
     InboundParseError,
     ParsedInbound,
     parse_inbound,
     token_from_recipients,
-    verp_outbox_id,
+    verp_address,
 )
 from models import ApprovalStep, ApprovalToken, BudgetRequest, Delegation, InboundMessage, Outbox
 from workflow.approval_mail import notice_mail
@@ -371,12 +372,21 @@ def _bounce(
 ) -> IngestResult:
     bounce = parsed.bounce
     mid = parsed.message_id
-    outbox_id = verp_outbox_id(recipients, domain=ctx.settings.mail_domain)
-    if bounce is None or outbox_id is None:
+    verp = verp_address(recipients, domain=ctx.settings.mail_domain)
+    if bounce is None or verp is None:
         return IngestResult("ignored-bounce", "bounce without our VERP address", message_id=mid)
+    outbox_id = verp.outbox_id
     row = session.get(Outbox, outbox_id)
     if row is None:
         return IngestResult("ignored-bounce", f"unknown outbox {outbox_id}", message_id=mid)
+    mismatch = bounce_mismatch(
+        claimed_tag=verp.tag, row_tag=row.bounce_tag,
+        original_message_id=bounce.original_message_id, row_message_id=row.message_id,
+        recipients=(bounce.recipient, bounce.original_recipient), row_recipients=row.recipients)
+    if mismatch is not None:
+        # Recorded (inbound row + audit event); changes nothing.
+        return IngestResult("refused-bounce", f"outbox {outbox_id}: {mismatch.value}",
+                            message_id=mid)
     kind = "hard" if bounce.hard else "soft"
     events.append(
         NewEvent(

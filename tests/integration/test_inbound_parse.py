@@ -12,9 +12,10 @@ from domain.replies import Decision, VerdictKind, extract_new_text, interpret_re
 from mail.inbound_parse import (
     InboundParseError,
     ParsedInbound,
+    VerpAddress,
     parse_inbound,
     token_from_recipients,
-    verp_outbox_id,
+    verp_address,
 )
 
 CORPUS = Path(__file__).parents[1] / "fixtures" / "eml"
@@ -108,7 +109,7 @@ def test_corpus_outcome(name: str) -> None:
         assert parsed.bounce.hard is expected.bounce_hard
         assert parsed.bounce.recipient == APPROVER
         assert parsed.bounce.original_message_id == ORIGINAL_ID
-        assert verp_outbox_id(parsed.recipients, domain=DOMAIN) == 17
+        assert verp_address(parsed.recipients, domain=DOMAIN) == VerpAddress(17, None)
         return
     assert parsed.bounce is None
     assert parsed.in_reply_to == ORIGINAL_ID
@@ -285,10 +286,16 @@ def test_token_from_recipients(recipients: list[str], token: str | None) -> None
         (["bounce+x17@bevilling.example.org"], None),
         (["bounce+@bevilling.example.org"], None),
         (["bounce+17@bevilling.example.org", "bounce+18@bevilling.example.org"], None),
+        (["bounce+17-abcdefgh234567ab@bevilling.example.org"], (17, "abcdefgh234567ab")),
+        (["BOUNCE+17-ABCDEFGH234567AB@bevilling.example.org"], (17, "abcdefgh234567ab")),
+        (["bounce+17-abcdefgh234567a@bevilling.example.org"], None),
+        (["bounce+17-abcdefgh234567ab1@bevilling.example.org"], None),
     ],
 )
-def test_verp_outbox_id(recipients: list[str], outbox_id: int | None) -> None:
-    assert verp_outbox_id(recipients, domain=DOMAIN) == outbox_id
+def test_verp_address(recipients: list[str], outbox_id: int | tuple[int, str] | None) -> None:
+    expected = (VerpAddress(outbox_id, None) if isinstance(outbox_id, int)
+                else VerpAddress(*outbox_id) if outbox_id else None)
+    assert verp_address(recipients, domain=DOMAIN) == expected
 
 
 # --- hostile input -------------------------------------------------------------------------------
@@ -388,8 +395,8 @@ FROZEN_DIGESTS = {
     "ambiguous-negation": "85dd258bd99df85b917e",
     "apple-mail-da-approve": "e8517b81c472971b5417",
     "approve-with-comment-multiline": "746befe9a08eed167ebb",
-    "dsn-bounce-hard": "869f8e6c12e8d55316b6",
-    "dsn-bounce-soft": "a99f5fbe216bd8470442",
+    "dsn-bounce-hard": "fd5e1aaf098a888b0fd3",  # + BounceInfo.original_recipient
+    "dsn-bounce-soft": "a80528a51605ca84bf94",  # + BounceInfo.original_recipient
     "empty-reply": "e6d25c07cccd78d4e4da",
     "forwarded": "acfaf228b393e3084e56",
     "gmail-da-approve": "87baff5d832f94c890a0",

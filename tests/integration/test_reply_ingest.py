@@ -118,7 +118,7 @@ def raw_for(name: str, db: Db) -> bytes:
     """The corpus file aimed at the live step: real token, or our real outbox id for DSNs."""
     approval = outbox(db.engine, kind="approval_request")[0]
     if name.startswith("dsn-"):
-        return dsn_for(approval.id, hard="hard" in name)
+        return dsn_for(db.engine, approval.id, hard="hard" in name)
     return corpus_bytes(name, token=approval.token)
 
 
