@@ -22,7 +22,7 @@ from domain.answering import answer_refusal, refusal_detail, reply_word
 from domain.approval_state import Verdict
 from domain.authentication import accepted, assess
 from domain.bounces import bounce_mismatch
-from domain.replies import Decision, VerdictKind, extract_new_text, interpret_reply
+from domain.replies import Decision, VerdictKind
 from mail.inbound_parse import (
     InboundParseError,
     ParsedInbound,
@@ -30,6 +30,7 @@ from mail.inbound_parse import (
     token_from_recipients,
     verp_address,
 )
+from mail.reply_reading import read_reply
 from models import ApprovalStep, ApprovalToken, BudgetRequest, Delegation, InboundMessage, Outbox
 from workflow.approval_mail import notice_mail
 from workflow.context import WorkflowContext
@@ -300,7 +301,7 @@ def _classify(
             True,
             None,
         )
-    reply = interpret_reply(extract_new_text(plain=parsed.plain_text, html=parsed.html_text))
+    reply = read_reply(plain=parsed.plain_text, html=parsed.html_text)
     if reply.kind is not VerdictKind.DECISION or reply.decision is None:
         reason = "empty" if reply.kind is VerdictKind.EMPTY else "ambiguous"
         refusal = answer_refusal(step, request, token_row, now=ctx.now)
