@@ -13,6 +13,7 @@ each defect that matters to a fact is handled where that fact is read:
 - an author header (From, Sender) the registry flags with ``InvalidHeaderDefect`` (or another
   defect of an unusable address), or that names no address or several, yields no author: we do
   not trust a repaired guess;
+- a display name that holds an address (`"karen@kommune…" <forger@x>`) yields no author;
 - a header given twice counts once (the first), except the authors, where two are no author;
 - 8-bit header bytes (``UndecodableBytesDefect``) are read as UTF-8 with replacement, and a body
   charset Python does not know is decoded as UTF-8 with replacement;
@@ -64,6 +65,7 @@ _MAX_DEPTH = 20
 _MAX_PARTS = 100
 
 _MSG_ID = re.compile(r"<[^<>\s]+>")
+_ADDRESS_LIKE = re.compile(r"[^\s@<>\"]+@[^\s@<>\"]+")
 _TOKEN = re.compile(r"[a-z2-7]{26}")
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _AUTOMATED_SUBJECTS = (
@@ -204,6 +206,10 @@ def _author(msg: Message, name: str) -> Address | None:
     addresses = _addresses(msg, name)
     # Several authors (legal with Sender) give no single person to trust: treat as unparsable.
     if len(addresses) != 1 or not addresses[0].username or not addresses[0].domain:
+        return None
+    # An address in the display part ("karen.holm@kommune.example.org" <forger@x.org>) is a
+    # borrowed name: whoever reads the mail sees one person, the address says another.
+    if _ADDRESS_LIKE.search(addresses[0].display_name):
         return None
     return addresses[0]
 

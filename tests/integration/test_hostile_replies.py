@@ -136,6 +136,23 @@ def test_what_is_shown_still_decides(live: Live, name: str) -> None:
     assert [s.state for s in steps_of(live.engine, KEY)] == ["rejected"]
 
 
+BORROWED_FROM = [
+    "karen.holm@kommune.example.org <forger@x.example.org>",
+    '"karen.holm@kommune.example.org" <forger@x.example.org>',
+    '"Karen Holm <karen.holm@kommune.example.org>" <forger@x.example.org>',
+]
+
+
+@pytest.mark.parametrize("sender", BORROWED_FROM)
+def test_a_borrowed_display_name_is_quarantined(live: Live, sender: str) -> None:
+    raw = build_reply(live.approval.message, sender=KAREN, text="GODKEND")
+    raw = raw.replace(f"From: {KAREN}".encode(), f"From: {sender}".encode(), 1)
+    assert f"From: {sender}".encode() in raw
+    result = ingest(live.engine, raw, settings=live.settings, now=SUBMITTED)
+    assert (result.outcome, result.detail) == ("quarantined", "no usable From address")
+    assert [s.state for s in steps_of(live.engine, KEY)] == ["pending"]
+
+
 def test_a_plain_reject_with_an_ordinary_comment_decides(live: Live) -> None:
     raw = build_reply(live.approval.message, sender=KAREN, text="AFVIS\nIkke prioriteret i år.")
     result = ingest(live.engine, raw, settings=live.settings, now=SUBMITTED)
@@ -171,9 +188,14 @@ async def test_hostile_replies_through_the_smtp_receiver(
     assert notices
     assert {m.recipient for m in notices} == {KAREN}
     assert "GODKEND" in notices[0].body_text  # the Danish clarifying mail says what to write
+    borrowed = build_reply(live.approval.message, sender=KAREN, text="GODKEND").replace(
+        f"From: {KAREN}".encode(), f"From: {BORROWED_FROM[0]}".encode(), 1)
+    await aiosmtplib.send(borrowed, hostname=receiver[0], port=receiver[1], sender=KAREN,
+                          recipients=[reply_to], timeout=10)
     with Session(live.engine) as session:
-        outcomes = session.execute(select(col(InboundMessage.outcome))).scalars().all()
-    assert outcomes == ["quarantined-ambiguous"] * len(hostile)
+        outcomes = session.execute(select(col(InboundMessage.outcome)).order_by(
+            col(InboundMessage.id))).scalars().all()
+    assert sorted(outcomes) == sorted(["quarantined-ambiguous"] * len(hostile) + ["quarantined"])
     plain = build_reply(live.approval.message, sender=KAREN, text="GODKEND\nMvh Karen")
     await aiosmtplib.send(plain, hostname=receiver[0], port=receiver[1], sender=KAREN,
                           recipients=[reply_to], timeout=10)

@@ -202,6 +202,11 @@ def test_folded_message_id_is_compared_without_whitespace() -> None:
     [
         b"From: karen.holm@kommune.example.org, jens@kommune.example.org",
         b"From: Karen Holm",
+        # a borrowed display name: unquoted (two addresses to getaddresses), quoted, encoded
+        b"From: karen.holm@kommune.example.org <forger@x.example.org>",
+        b'From: "karen.holm@kommune.example.org" <forger@x.example.org>',
+        b"From: =?utf-8?q?karen=2Eholm=40kommune=2Eexample=2Eorg?= <forger@x.example.org>",
+        b'From: "Karen Holm (karen.holm@kommune.example.org)" <forger@x.example.org>',
         b"Sender: karen.holm@kommune.example.org",  # no From at all
     ],
 )
