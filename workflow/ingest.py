@@ -291,6 +291,7 @@ def _classify(
     verdict = assess(
         parsed.authentication_results,
         trusted_ids=settings.trusted_authserv_ids,
+        from_domain=parsed.from_address.rsplit("@", 1)[-1],
         trust_unlabelled=settings.trust_unlabelled_authentication_results,
     )
     if not accepted(verdict, policy=settings.auth_policy):

@@ -200,3 +200,34 @@ async def test_hostile_replies_through_the_smtp_receiver(
     await aiosmtplib.send(plain, hostname=receiver[0], port=receiver[1], sender=KAREN,
                           recipients=[reply_to], timeout=10)
     assert next(s.state for s in steps_of(live.engine, KEY)) == "approved"
+
+
+OURS = "mx.bevilling.example.org"
+AUTH_RESULTS = {
+    "spf-for-the-forger": (f"{OURS}; spf=pass smtp.mailfrom=forger@x.example.org; "
+                           "dkim=pass header.d=x.example.org", "quarantined-authentication"),
+    "dmarc-for-another-domain": (f"{OURS}; dmarc=pass header.from=x.example.org",
+                                 "quarantined-authentication"),
+    "dmarc-in-a-comment": (f"{OURS}; spf=pass (dmarc=pass header.from=kommune.example.org) "
+                           "smtp.mailfrom=x.example.org", "quarantined-authentication"),
+    "dmarc-in-a-value": (f'{OURS}; spf=pass smtp.mailfrom="dmarc=pass"@x.example.org',
+                         "quarantined-authentication"),
+    "untrusted-id": ("mx.x.example.org; dmarc=pass header.from=kommune.example.org",
+                     "quarantined-authentication"),
+    "aligned": (f"{OURS}; spf=pass smtp.mailfrom=kommune.example.org; "
+                "dmarc=pass (p=quarantine) header.from=kommune.example.org", "decision"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AUTH_RESULTS))
+def test_only_aligned_dmarc_passes_require_pass(
+    engine: Engine, database_url: str, name: str,
+) -> None:
+    live = _submitted(engine, database_url, SUBMITTED)
+    settings = make_settings(database_url, auth_policy="require-pass",
+                             trusted_authserv_ids=[OURS])
+    header, expected = AUTH_RESULTS[name]
+    raw = build_reply(live.approval.message, sender=KAREN, text="GODKEND",
+                      extra_headers={"Authentication-Results": header})
+    result = ingest(live.engine, raw, settings=settings, now=SUBMITTED)
+    assert result.outcome == expected, result
