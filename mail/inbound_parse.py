@@ -6,7 +6,9 @@ stdlib ``email`` package with ``policy.default``; nothing here parses headers or
 The email package is lenient: it records what it had to repair as *defects* and carries on, so
 each defect that matters to a fact is handled where that fact is read:
 
-- a message over ``max_bytes``, or MIME nested deeper than ``_MAX_DEPTH``, is refused;
+- a message over ``max_bytes``, with more than ``_MAX_BOUNDARY_LINES`` lines starting "--"
+  (counted before parsing), more than ``_MAX_PARTS`` parts, or MIME nested deeper than
+  ``_MAX_DEPTH``, is refused;
 - header values are parsed lazily and raise IndexError, LookupError, AttributeError and friends
   on hostile input; every such failure leaves this module as ``InboundParseError`` so the caller
   can quarantine the message instead of crashing on it again at the next poll;
@@ -63,6 +65,9 @@ _HOSTILE = (
 # and get_body recurse: so both are limited.
 _MAX_DEPTH = 20
 _MAX_PARTS = 100
+# Counted on the raw bytes before any parsing (one pass in C): a boundary line starts with "--".
+# Real replies have a few dozen (plus a "-- " signature line or a quoted "--- Original ---").
+_MAX_BOUNDARY_LINES = 10 * _MAX_PARTS
 
 _MSG_ID = re.compile(r"<[^<>\s]+>")
 _ADDRESS_LIKE = re.compile(r"[^\s@<>\"]+@[^\s@<>\"]+")
@@ -398,6 +403,8 @@ def parse_inbound(raw: bytes, *, max_bytes: int = 10_000_000) -> ParsedInbound:
     """Parse raw RFC 5322 bytes; raise InboundParseError for oversize or hostile input."""
     if len(raw) > max_bytes:
         raise InboundParseError(f"message of {len(raw)} bytes exceeds the limit of {max_bytes}")
+    if raw.count(b"\n--") > _MAX_BOUNDARY_LINES:
+        raise InboundParseError(f"more than {_MAX_BOUNDARY_LINES} MIME boundary lines")
     try:
         return _parse(raw)
     except _HOSTILE as exc:
