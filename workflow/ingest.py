@@ -116,7 +116,7 @@ def _finish(
             ),
             "new_subject": (parsed.subject if parsed else "")[:500],
             "new_quarantined": quarantine,
-            "new_raw": raw if quarantine else None,
+            "new_raw": raw[: ctx.settings.inbound_raw_keep_bytes] if quarantine and raw else None,
             "new_received_at": ctx.now,
         },
     )

@@ -6,16 +6,24 @@ arrives. Before this work (same machine): +197 MB and +107 MB (see bench.hostile
 """
 
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from db.engine import close_engine, make_engine
 from models import InboundMessage
 from receiver import smtp_server
-from tests.support.approvals import SECRET, load_seed, make_settings, outbox, submit_request
+from tests.support.approvals import (
+    SECRET,
+    ingest,
+    load_seed,
+    make_settings,
+    outbox,
+    submit_request,
+)
 from tests.support.databases import sqlite_copy
 from tests.support.receiver_process import (
     in_parallel,
@@ -27,6 +35,7 @@ from tests.support.receiver_process import (
     serving,
 )
 from tests.support.smtp_server import free_port
+from workflow.inbound import prune_raw_messages
 
 # The stated bound: the peak may exceed the idle server's resident set by at most this much.
 GROWTH_BOUND_MB = 40
@@ -121,3 +130,25 @@ def test_an_over_long_line_in_data_is_refused_at_once(
         answer = send_raw(port, reply_to, b"From: karen.holm@kommune.example.org\r\n\r\n"
                           + b"GODKEND " + b"x" * 1200 + b"\r\n")
     assert answer.startswith("500"), answer
+
+
+def test_quarantined_raw_is_capped_and_pruned_after_the_retention(
+    engine: Engine, database_url: str,
+) -> None:
+    settings = make_settings(database_url, inbound_raw_keep_bytes=1000,
+                             inbound_raw_retention_days=90)
+    raw = (b"From: karen.holm@kommune.example.org\r\nTo: approvals+" + b"a" * 26
+           + b"@bevilling.example.org\r\nMessage-ID: <big@x.example.org>\r\n\r\n"
+           + b"x" * 5000 + b"\r\n")
+    now = datetime.now(UTC)
+    assert ingest(engine, raw, settings=settings, now=now).outcome == "refused-unknown-token"
+    with Session(engine) as session:
+        row = session.exec(select(InboundMessage)).one()
+        assert row.raw is not None
+        assert len(row.raw) == 1000
+    assert prune_raw_messages(engine, settings=settings, now=now + timedelta(days=89)) == 0
+    assert prune_raw_messages(engine, settings=settings, now=now + timedelta(days=91)) == 1
+    with Session(engine) as session:
+        row = session.exec(select(InboundMessage)).one()
+    assert row.raw is None
+    assert row.outcome == "refused-unknown-token"
