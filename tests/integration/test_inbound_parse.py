@@ -17,6 +17,7 @@ from mail.inbound_parse import (
     token_from_recipients,
     verp_address,
 )
+from mail.reply_reading import read_reply
 
 CORPUS = Path(__file__).parents[1] / "fixtures" / "eml"
 DOMAIN = "bevilling.example.org"
@@ -80,6 +81,13 @@ EXPECTED: dict[str, Expected] = {
         "bounce", from_address="postmaster@kommune.example.org", bounce_status="4.2.2"
     ),
     "malformed-headers": Expected("parse-error", from_address=None),
+    # the issue "Hostile mail and hostile files"
+    "hostile-outlook-godkend-ikke-endnu": Expected(
+        "ambiguous", reason="doubt 'ikke' on the keyword's line"),
+    "hostile-html-only-hidden-approve": Expected(
+        "ambiguous", reason="the reply holds text its HTML does not display"),
+    "hostile-gmail-borrowed-display-name": Expected(
+        "decision", A, comment="Mvh Karen", from_address=None),  # refused by the caller
 }
 CORPUS_FILES = sorted(CORPUS.glob("*.eml"))
 
@@ -118,7 +126,7 @@ def test_corpus_outcome(name: str) -> None:
         assert parsed.automated_reason == expected.reason
         return
     assert parsed.automated_reason is None
-    verdict = interpret_reply(extract_new_text(plain=parsed.plain_text, html=parsed.html_text))
+    verdict = read_reply(plain=parsed.plain_text, html=parsed.html_text)  # as ingestion reads
     assert verdict.kind is VerdictKind(expected.outcome)
     assert verdict.decision is expected.decision
     if expected.reason is not None:
@@ -418,6 +426,9 @@ FROZEN_DIGESTS = {
     "spoofed-from": "27aa3f62dce4574658c9",
     "thunderbird-approve": "9ede8a3e910b1431c46e",
     "utf8-subject-encoded-words": "5af4e662fae262f2c908",
+    "hostile-outlook-godkend-ikke-endnu": "06e3913753dd3306a4d1",
+    "hostile-html-only-hidden-approve": "22fae533eca86f97b6c4",
+    "hostile-gmail-borrowed-display-name": "49a49f7773e4cdda4b7a",
 }
 
 

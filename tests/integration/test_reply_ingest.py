@@ -79,6 +79,12 @@ EXPECTED: dict[str, Outcome] = {
     "malformed-headers.eml": Outcome("quarantined", "unparsable", quarantined=True),
     "dsn-bounce-hard.eml": Outcome("bounce-hard", "5.1.1"),
     "dsn-bounce-soft.eml": Outcome("bounce-soft", "4.2.2"),
+    "hostile-outlook-godkend-ikke-endnu.eml": Outcome("quarantined-ambiguous", "doubt 'ikke'",
+                                                      notice=True, quarantined=True),
+    "hostile-html-only-hidden-approve.eml": Outcome("quarantined-ambiguous", "not display",
+                                                    notice=True, quarantined=True),
+    "hostile-gmail-borrowed-display-name.eml": Outcome("quarantined", "no usable From",
+                                                       quarantined=True),
 }
 DECISIVE = {"decision", "refused-decided"}
 
