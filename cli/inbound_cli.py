@@ -2,12 +2,16 @@
 
 import signal
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
 from cli.common import engine, fail, settings
+
+# Raw bytes of quarantined mail older than BEVILLING_INBOUND_RAW_RETENTION_DAYS are dropped.
+PRUNE_EVERY_SECONDS = 3600.0
 
 inbound_app = typer.Typer(help="Receive approval replies and bounces over SMTP.",
                           no_args_is_help=True)
@@ -28,6 +32,7 @@ def inbound_serve(
     """
     from receiver.smtp_server import start_inbound_server
     from workflow.context import make_context
+    from workflow.inbound import prune_raw_messages
 
     current = settings()
     make_context(current, now=datetime.now(UTC))  # fail now, not at the first reply
@@ -46,8 +51,11 @@ def inbound_serve(
         typer.echo(f"listening on {host}:{port} for approvals+<token>@{current.mail_domain} and "
                    f"bounce+<id>@{current.mail_domain} (max {current.inbound_max_bytes} bytes); "
                    "Ctrl-C stops", err=False)
+        pruned_at = 0.0
         while not stop.wait(1.0):
-            pass
+            if time.monotonic() - pruned_at >= PRUNE_EVERY_SECONDS:  # and once at the start
+                pruned_at = time.monotonic()
+                prune_raw_messages(engine(), settings=current, now=datetime.now(UTC))
     finally:
         controller.stop()
         for sig, handler in previous.items():

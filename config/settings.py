@@ -69,6 +69,13 @@ class Settings(BaseSettings):
         default=2, ge=0, description="Clarifying/explaining mails per step, to stop mail loops."
     )
     inbound_max_bytes: int = Field(default=10_000_000, ge=10_000)
+    inbound_raw_keep_bytes: int = Field(
+        default=262_144, ge=0,
+        description="Of a quarantined message, at most this many raw bytes are kept for audit.")
+    inbound_raw_retention_days: int = Field(
+        default=90, ge=1,
+        description="Raw bytes of quarantined messages are dropped after this many days "
+        "(the inbound row, its outcome and its audit events stay).")
     auth_policy: str = Field(
         default="accept-unverified",
         pattern="^(accept-unverified|require-pass)$",

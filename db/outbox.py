@@ -1,6 +1,8 @@
 """Outbox I/O: enqueue rendered mail idempotently, claim due rows under a lease, record outcomes."""
 
+import base64
 import hashlib
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +23,11 @@ def message_id_for(key: str, *, domain: str) -> str:
     """A short, stable Message-ID derived from the outbox key (no folding, no leading space)."""
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
     return f"<bev-{digest}@{domain}>"
+
+
+def new_bounce_tag() -> str:
+    """80 random bits as 16 lower-case base32 characters: the unguessable part of a VERP address."""
+    return base64.b32encode(secrets.token_bytes(10)).decode("ascii").lower()
 
 
 _OUTBOX = Outbox.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
@@ -64,7 +71,8 @@ def insert_mails(
             "recipients": [mail.recipient], "subject": mail.subject, "body_text": mail.body_text,
             "body_html": mail.body_html, "attachments": mail.attachments,
             "headers": {"Date-Enqueued": now.isoformat(), **mail.headers},
-            "message_id": message_id, "raw_message": raw, "deferred_body": deferred,
+            "message_id": message_id, "bounce_tag": new_bounce_tag(), "raw_message": raw,
+            "deferred_body": deferred,
             "state": OutboxState.PENDING, "attempts": 0, "next_attempt_at": now,
             "created_at": now,
         })
@@ -115,7 +123,7 @@ def claimed_mail(row: Outbox) -> ClaimedMail:
         recipients=list(row.recipients), subject=row.subject, body_text=row.body_text,
         body_html=row.body_html, attachments=list(row.attachments), headers=dict(row.headers),
         message_id=row.message_id, attempts=row.attempts, raw_message=row.raw_message,
-        deferred_body=row.deferred_body)
+        deferred_body=row.deferred_body, bounce_tag=row.bounce_tag)
 
 
 @dataclass(frozen=True)

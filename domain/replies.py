@@ -1,10 +1,18 @@
 """Interpretation of an approver's e-mail reply: a decision, or a refusal to guess.
 
-Pure: stdlib only, no I/O, no clock. Only the first non-empty line of the *new* text decides, and
-it must start with a decision keyword. Anything that could mean something else — the opposite
-keyword anywhere, a negation, a question mark — is ambiguous. The outgoing request contains both
-keywords ("Skriv GODKEND eller AFVIS …"), so a quote that slips past the cutters can only ever make
-a reply ambiguous, never decide it.
+Pure: stdlib only, no I/O, no clock. Only a plain yes is a yes:
+
+- only the first non-empty line of the *new* text decides; it must be the keyword alone, with at
+  most punctuation and a comment free of any word of doubt (negation, hesitation, condition,
+  question: ikke, ej, nej, endnu, vent, men, først, hvis, måske, not, no, yet, wait, but, unless,
+  if, maybe, "?" …, `DOUBT_WORDS`) and written in one script (Latin: a Cyrillic "і" in "іkke"
+  hides a word of doubt from any lexicon);
+- the lines after the first are the comment: an ordinary sentence there ("Ikke prioriteret i år.")
+  does not matter, but the other keyword, a negated keyword ("jeg kan ikke godkende") or a
+  retraction ("ikke alligevel", "nej vent", "fortryd", "not after all") keeps the reply ambiguous.
+
+The outgoing request contains both keywords ("Skriv GODKEND eller AFVIS …"), so a quote that slips
+past the cutters can only ever make a reply ambiguous, never decide it.
 """
 
 import re
@@ -16,7 +24,9 @@ from domain.reply_html import html_to_text
 from domain.reply_quotes import QUOTE_SENTINEL, normalize_text, strip_quoted_text
 
 __all__ = [
+    "DOUBT_WORDS",
     "QUOTE_SENTINEL",
+    "RETRACTIONS",
     "Decision",
     "ReplyVerdict",
     "VerdictKind",
@@ -78,17 +88,51 @@ _FIRST_LINE = re.compile(
 )
 _SEPARATORS = " \t.,;:!-\u2013\u2014"
 _STEM = r"(?:godkend|afvis|approv|reject)\w*"
+# Negations that sit next to a keyword, on one line (a comment sentence on the next line that
+# starts with "Ikke" is not a negation of the keyword above it).
+_GAP = r"[^\S\n]+"
 _NEGATIONS = (
     # "jeg kan ikke godkende", "ikke at afvise", "do not approve", "can't really approve"
     re.compile(
         r"\b(?:ikke|ej|aldrig|nej|not|never|cannot|can[’']?t|don[’']?t|won[’']?t|"
-        r"wouldn[’']?t|shouldn[’']?t)\b(?:\W+\w+){0,3}?\W+" + _STEM
+        r"wouldn[’']?t|shouldn[’']?t)\b(?:[^\w\n]+\w+){0,3}?[^\w\n]+" + _STEM
     ),
     # Danish verb-second order: "jeg godkender ikke"
-    re.compile(_STEM + r"\s+(?:ikke|ej)\b"),
-    re.compile(r"\bnej\s+tak\b"),
-    re.compile(r"\bno,?\s+thank"),
+    re.compile(_STEM + _GAP + r"(?:ikke|ej)\b"),
+    re.compile(r"\bnej" + _GAP + r"tak\b"),
+    re.compile(r"\bno,?" + _GAP + r"thank"),
 )
+# Words of doubt: on the keyword's line any one of them makes the reply ambiguous. Compared with
+# the skeleton (case-folded, accents dropped: "måske" is "maske"), as whole words.
+DOUBT_WORDS: tuple[str, ...] = (
+    # Danish: negation, hesitation, condition, time
+    "ikke", "ik", "ej", "nej", "aldrig", "endnu", "vent", "venter", "vente", "afvent", "afventer",
+    "men", "dog", "først", "hvis", "medmindre", "forudsat", "betinget", "betingelse", "måske",
+    "muligvis", "tvivl", "usikker", "senere", "fortryd", "fortryder", "alligevel", "undtagen",
+    "kun", "næsten",
+    # English
+    "not", "no", "nope", "never", "yet", "wait", "on hold", "but", "unless", "if", "provided",
+    "pending", "maybe", "perhaps", "possibly", "later", "except", "only", "almost", "undo",
+    "cancel", "don't", "dont", "can't", "cant", "won't", "isn't", "doesn't", "cannot",
+)
+# Phrases on later lines that take back what the first line said.
+RETRACTIONS: tuple[str, ...] = (
+    "ikke alligevel", "nej vent", "nej, vent", "vent nej", "vent, nej", "fortryd", "fortryder",
+    "glem det", "glem mit svar", "annuller", "tilbagekald", "trækker mit svar",
+    "not after all", "wait no", "wait, no", "no wait", "no, wait", "scratch that",
+    "on second thought", "disregard", "ignore my", "take it back", "undo", "cancel that",
+)
+
+
+def _skeleton_phrase(phrase: str) -> str:
+    return _skeleton(phrase).replace("’", "'")
+
+
+def _words(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    # Whole words: not glued to a letter on either side (a digit or "_" next to it still counts).
+    alternatives = sorted({re.escape(_skeleton_phrase(p)).replace(r"\ ", r"\s+")
+                           for p in phrases}, key=len, reverse=True)
+    return re.compile(r"(?<![^\W\d_])(?:" + "|".join(alternatives) + r")(?![^\W\d_])")
 
 
 def _skeleton(text: str) -> str:
@@ -100,6 +144,16 @@ def _skeleton(text: str) -> str:
         if marks:
             decomposed = decomposed.translate(dict.fromkeys(marks))
     return decomposed.casefold()
+
+
+_DOUBT = _words(DOUBT_WORDS)
+_RETRACTION = _words(RETRACTIONS)
+
+
+def _foreign_letters(line: str) -> str:
+    """The letters of `line` that are not Latin (a Cyrillic "і", a Greek "ο"): a disguise."""
+    return "".join(sorted({ch for ch in line if ch.isalpha() and not ch.isascii()
+                           and not unicodedata.name(ch, "").startswith("LATIN")}))
 
 
 def _ambiguous(reason: str) -> ReplyVerdict:
@@ -138,8 +192,18 @@ def interpret_reply(new_text: str) -> ReplyVerdict:
     if matched is None:
         return _ambiguous("first line is not a decision keyword")
     rest = matched.group("rest").lstrip(_SEPARATORS)
-    if rest.startswith("?"):
+    if "?" in rest:
         return _ambiguous("decision keyword followed by a question mark")
+    foreign = _foreign_letters(lines[first])
+    if foreign:
+        return _ambiguous(f"first line mixes scripts ({foreign!r})")
+    doubt = _DOUBT.search(_skeleton_phrase(rest))
+    if doubt is not None:
+        return _ambiguous(f"doubt '{doubt.group(0)}' on the keyword's line")
+    later = "\n".join(lines[first + 1 :])
+    retraction = _RETRACTION.search(_skeleton_phrase(later)) if later.strip() else None
+    if retraction is not None:
+        return _ambiguous(f"retraction '{' '.join(retraction.group(0).split())}'")
     keyword = matched.group("keyword")
     comment_lines = [rest, *(line.rstrip() for line in text.split("\n")[first + 1 :])]
     return ReplyVerdict(

@@ -1,4 +1,11 @@
-"""YAML loading that remembers the line of every value, so data-file errors can name it."""
+"""YAML loading that remembers the line of every value, so data-file errors can name it.
+
+Strict, because a data file decides who is reminded and who approves: a key given twice is an
+error naming both lines (YAML's loaders let the second win silently); anchors and aliases (`&a`,
+`*a`) are refused — our files need none, and they are how a 4 KB file expands to gigabytes or
+recurses forever; nesting deeper than `MAX_DEPTH` and files over `MAX_BYTES` are refused; every
+problem is a `file:line` DataFileError, never a traceback.
+"""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,6 +18,9 @@ from pydantic import ValidationError
 from domain.errors import InputError
 
 PathKey = tuple[str | int, ...]
+
+MAX_BYTES = 2_000_000  # the budget letter with all its requests is 12 KB
+MAX_DEPTH = 40
 
 
 @dataclass(frozen=True)
@@ -68,19 +78,61 @@ class LinedDocument:
         return problems
 
 
-def _convert(node: yaml.Node, path: PathKey, lines: dict[PathKey, int]) -> Any:
+class _Problems(Exception):
+    """Problems found while converting; raised once, at the end of a pass."""
+
+    def __init__(self, problems: list[tuple[int | None, str, str]]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
+def _field(path: PathKey) -> str:
+    return ".".join(str(part) for part in path)
+
+
+def _convert(node: yaml.Node, path: PathKey, lines: dict[PathKey, int],
+             problems: list[tuple[int | None, str, str]]) -> Any:
     lines[path] = node.start_mark.line + 1
+    if len(path) > MAX_DEPTH:
+        raise _Problems([(lines[path], _field(path), f"nested deeper than {MAX_DEPTH} levels")])
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
+        first_line: dict[Any, int] = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node)) if not isinstance(
-                key_node, yaml.ScalarNode
-            ) else _scalar(key_node)
-            result[key] = _convert(value_node, (*path, key), lines)
+            key_line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                problems.append((key_line, _field(path), "a key must be a plain value"))
+                continue
+            key = _scalar(key_node)
+            try:
+                hash(key)
+            except TypeError:
+                problems.append((key_line, _field(path), "a key must be a plain value"))
+                continue
+            if key in first_line:
+                problems.append((key_line, _field((*path, key)),
+                                 f"duplicate key {key!r} (first at line {first_line[key]})"))
+                continue
+            first_line[key] = key_line
+            result[key] = _convert(value_node, (*path, key), lines, problems)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, (*path, index), lines) for index, item in enumerate(node.value)]
+        return [_convert(item, (*path, index), lines, problems)
+                for index, item in enumerate(node.value)]
     return _scalar(node)
+
+
+def _anchors(text: str) -> list[tuple[int | None, str, str]]:
+    """Every anchor and alias, from the event stream (before anything is composed)."""
+    found: list[tuple[int | None, str, str]] = []
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        line = event.start_mark.line + 1 if event.start_mark else None
+        anchor = getattr(event, "anchor", None)
+        if isinstance(event, yaml.AliasEvent):
+            found.append((line, "", f"alias *{anchor} is not allowed in data files"))
+        elif anchor:
+            found.append((line, "", f"anchor &{anchor} is not allowed in data files"))
+    return found
 
 
 def _scalar(node: yaml.Node) -> Any:
@@ -91,25 +143,42 @@ def _scalar(node: yaml.Node) -> Any:
         constructor.dispose()
 
 
-def load_lined_yaml(path: Path) -> LinedDocument:
-    """Parse a YAML file, raising DataFileError (with line) on a syntax error."""
+def load_lined_yaml(path: Path, *, max_bytes: int = MAX_BYTES) -> LinedDocument:
+    """Parse a YAML file strictly, raising DataFileError (each problem with its line)."""
     name = str(path)
+
+    def refuse(found: list[tuple[int | None, str, str]]) -> DataFileError:
+        return DataFileError([DataFileProblem(name, line, field, message)
+                              for line, field, message in found])
+
     try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise refuse([(None, "", f"file of {size:,} bytes exceeds the limit of "
+                                     f"{max_bytes:,} bytes for a data file")])
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DataFileError([DataFileProblem(name, None, "", f"cannot read file: {exc}")]) from exc
     try:
+        anchors = _anchors(text)
+        if anchors:
+            raise refuse(anchors)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        lines: dict[PathKey, int] = {}
+        if root is None:
+            return LinedDocument(name, None, lines)
+        problems: list[tuple[int | None, str, str]] = []
+        data = _convert(root, (), lines, problems)
     except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise DataFileError(
-            [DataFileProblem(name, line, "", f"YAML syntax: {exc.problem}")]
-        ) from exc
-    lines: dict[PathKey, int] = {}
-    if root is None:
-        return LinedDocument(name, None, lines)
-    try:
-        data = _convert(root, (), lines)
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise refuse([(line, "", f"YAML syntax: {exc.problem or exc.context}")]) from exc
     except yaml.YAMLError as exc:
-        raise DataFileError([DataFileProblem(name, None, "", f"YAML: {exc}")]) from exc
+        raise refuse([(None, "", f"YAML: {exc}")]) from exc
+    except _Problems as exc:
+        raise refuse(exc.problems) from exc
+    except RecursionError as exc:
+        raise refuse([(None, "", "YAML nested too deeply")]) from exc
+    if problems:
+        raise refuse(problems)
     return LinedDocument(name, data, lines)

@@ -6,13 +6,16 @@ stdlib ``email`` package with ``policy.default``; nothing here parses headers or
 The email package is lenient: it records what it had to repair as *defects* and carries on, so
 each defect that matters to a fact is handled where that fact is read:
 
-- a message over ``max_bytes``, or MIME nested deeper than ``_MAX_DEPTH``, is refused;
+- a message over ``max_bytes``, with more than ``_MAX_BOUNDARY_LINES`` lines starting "--"
+  (counted before parsing), more than ``_MAX_PARTS`` parts, or MIME nested deeper than
+  ``_MAX_DEPTH``, is refused;
 - header values are parsed lazily and raise IndexError, LookupError, AttributeError and friends
   on hostile input; every such failure leaves this module as ``InboundParseError`` so the caller
   can quarantine the message instead of crashing on it again at the next poll;
 - an author header (From, Sender) the registry flags with ``InvalidHeaderDefect`` (or another
   defect of an unusable address), or that names no address or several, yields no author: we do
   not trust a repaired guess;
+- a display name that holds an address (`"karen@kommune…" <forger@x>`) yields no author;
 - a header given twice counts once (the first), except the authors, where two are no author;
 - 8-bit header bytes (``UndecodableBytesDefect``) are read as UTF-8 with replacement, and a body
   charset Python does not know is decoded as UTF-8 with replacement;
@@ -38,9 +41,10 @@ __all__ = [
     "BounceInfo",
     "InboundParseError",
     "ParsedInbound",
+    "VerpAddress",
     "parse_inbound",
     "token_from_recipients",
-    "verp_outbox_id",
+    "verp_address",
 ]
 
 # What the email package was seen to raise on fuzzed headers and bodies. Listed, not `Exception`,
@@ -61,8 +65,12 @@ _HOSTILE = (
 # and get_body recurse: so both are limited.
 _MAX_DEPTH = 20
 _MAX_PARTS = 100
+# Counted on the raw bytes before any parsing (one pass in C): a boundary line starts with "--".
+# Real replies have a few dozen (plus a "-- " signature line or a quoted "--- Original ---").
+_MAX_BOUNDARY_LINES = 10 * _MAX_PARTS
 
 _MSG_ID = re.compile(r"<[^<>\s]+>")
+_ADDRESS_LIKE = re.compile(r"[^\s@<>\"]+@[^\s@<>\"]+")
 _TOKEN = re.compile(r"[a-z2-7]{26}")
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _AUTOMATED_SUBJECTS = (
@@ -131,6 +139,7 @@ class BounceInfo:
     action: str | None
     recipient: str | None
     original_message_id: str | None
+    original_recipient: str | None = None
 
 
 @dataclass(frozen=True)
@@ -202,6 +211,10 @@ def _author(msg: Message, name: str) -> Address | None:
     addresses = _addresses(msg, name)
     # Several authors (legal with Sender) give no single person to trust: treat as unparsable.
     if len(addresses) != 1 or not addresses[0].username or not addresses[0].domain:
+        return None
+    # An address in the display part ("karen.holm@kommune.example.org" <forger@x.org>) is a
+    # borrowed name: whoever reads the mail sees one person, the address says another.
+    if _ADDRESS_LIKE.search(addresses[0].display_name):
         return None
     return addresses[0]
 
@@ -281,7 +294,7 @@ def _bounce(msg: Message) -> BounceInfo | None:
         (b for b in recipients if (_header(b, "Action") or "").lower() == "failed"),
         recipients[0] if recipients else None,
     )
-    status = action = recipient = None
+    status = action = recipient = original_recipient = None
     if chosen is not None:
         found = _STATUS.search(_header(chosen, "Status") or "")
         status = ".".join(found.groups()) if found else None
@@ -289,6 +302,9 @@ def _bounce(msg: Message) -> BounceInfo | None:
         final = _header(chosen, "Final-Recipient") or _header(chosen, "Original-Recipient")
         if final:
             recipient = final.split(";")[-1].strip().strip("<>").lower() or None
+        original = _header(chosen, "Original-Recipient")
+        if original:
+            original_recipient = original.split(";")[-1].strip().strip("<>").lower() or None
     hard = status.startswith("5") if status else action == "failed"
     return BounceInfo(
         status=status,
@@ -296,6 +312,7 @@ def _bounce(msg: Message) -> BounceInfo | None:
         action=action,
         recipient=recipient,
         original_message_id=_original_message_id(msg),
+        original_recipient=original_recipient,
     )
 
 
@@ -386,6 +403,8 @@ def parse_inbound(raw: bytes, *, max_bytes: int = 10_000_000) -> ParsedInbound:
     """Parse raw RFC 5322 bytes; raise InboundParseError for oversize or hostile input."""
     if len(raw) > max_bytes:
         raise InboundParseError(f"message of {len(raw)} bytes exceeds the limit of {max_bytes}")
+    if raw.count(b"\n--") > _MAX_BOUNDARY_LINES:
+        raise InboundParseError(f"more than {_MAX_BOUNDARY_LINES} MIME boundary lines")
     try:
         return _parse(raw)
     except _HOSTILE as exc:
@@ -415,11 +434,24 @@ def token_from_recipients(recipients: Iterable[str], *, domain: str) -> str | No
     )
 
 
-def verp_outbox_id(recipients: Iterable[str], *, domain: str) -> int | None:
-    """Return the outbox id of the one ``bounce+<outbox-id>@<domain>`` recipient."""
+@dataclass(frozen=True)
+class VerpAddress:
+    """The outbox row a ``bounce+<id>-<tag>@`` address names, and the tag it claims."""
+
+    outbox_id: int
+    tag: str | None  # None: the untagged form of rows enqueued before the tag existed
+
+
+VERP_LOCAL = re.compile(r"bounce\+(?P<id>[0-9]{1,18})(?:-(?P<tag>[a-z2-7]{16}))?")
+
+
+def verp_address(recipients: Iterable[str], *, domain: str) -> VerpAddress | None:
+    """The one ``bounce+<outbox-id>[-<tag>]@<domain>`` recipient, or None (none, or several)."""
     found = _single(
-        local[len("bounce+") :]
-        for local in _local_parts(recipients, domain=domain)
-        if local.startswith("bounce+") and re.fullmatch(r"[0-9]{1,18}", local[len("bounce+") :])
+        local for local in _local_parts(recipients, domain=domain)
+        if VERP_LOCAL.fullmatch(local)
     )
-    return int(found) if found is not None else None
+    matched = VERP_LOCAL.fullmatch(found) if found is not None else None
+    if matched is None:
+        return None
+    return VerpAddress(int(matched.group("id")), matched.group("tag"))

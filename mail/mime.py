@@ -111,6 +111,11 @@ def raw_message_for(
     return wire_bytes(build_message(mail, sender=sender, sender_name=sender_name, now=now))
 
 
-def envelope_sender(outbox_id: int, *, domain: str) -> str:
-    """VERP return path so a bounce names the outbox row it is about."""
-    return str(Address(username=f"bounce+{outbox_id}", domain=domain))
+def envelope_sender(outbox_id: int, *, tag: str | None, domain: str) -> str:
+    """VERP return path `bounce+<id>-<tag>@domain`: a bounce names the row and proves it saw it.
+
+    Rows enqueued before migration 0005 have no tag and keep `bounce+<id>@`; their bounces are
+    recorded and change nothing.
+    """
+    local = f"bounce+{outbox_id}-{tag}" if tag else f"bounce+{outbox_id}"
+    return str(Address(username=local, domain=domain))

@@ -29,6 +29,9 @@ class Outbox(SQLModel, table=True):
         default_factory=dict, sa_column=Column(JSONText, nullable=False)
     )
     message_id: str = Field(max_length=200, unique=True)
+    # The random part of the VERP return path `bounce+<id>-<tag>@`: a bounce is believed only
+    # when it names this tag (and this row's Message-ID and recipient). NULL before migration 0005.
+    bounce_tag: str | None = Field(default=None, max_length=32)
     # The message exactly as it goes on the wire (7-bit, CRLF), built once at enqueue so every
     # attempt sends the same bytes. NULL only on rows enqueued before migration 0003.
     raw_message: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
@@ -63,6 +66,7 @@ class ClaimedMail:
     message_id: str
     attempts: int
     raw_message: bytes | None = None
+    bounce_tag: str | None = None
     deferred_body: dict[str, Any] | None = None
 
 

@@ -1,8 +1,10 @@
 """SMTP receiver for `bevilling inbound serve`: approval replies and bounces straight from the MTA.
 
 Only two kinds of address exist here, both on `settings.mail_domain`: `approvals+<token>@` (a
-reply to an approval mail) and `bounce+<outbox id>@` (the VERP return path of our own mail).
-Anything else is refused at RCPT, before the sender transmits a byte of content.
+reply to an approval mail) and `bounce+<outbox id>-<tag>@` (the VERP return path of our own mail).
+Anything else — and any token or bounce tag we never issued (a hash lookup) — is refused at
+RCPT, before the sender transmits a byte of content. `receiver.bounded_smtp` refuses over-long
+lines, line floods and connection floods as the bytes arrive.
 
 Every accepted message goes through `workflow.inbound.ingest_raw` — the one ingestion path —
 in a worker thread, and the 250 is sent only after its transaction has committed. A crash, a
@@ -21,16 +23,21 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 
 from config.settings import Settings
+from receiver.bounded_smtp import BoundedSMTP, ConnectionCount
 from workflow.inbound import ingest_raw
+from workflow.recipients import issued_recipient
 
 log = logging.getLogger(__name__)
 
 TOKEN_PATTERN = r"approvals\+[a-z2-7]{26}"  # noqa: S105  (an address pattern, no secret)
-VERP_PATTERN = r"bounce\+[0-9]{1,18}"
+VERP_PATTERN = r"bounce\+[0-9]{1,18}(?:-[a-z2-7]{16})?"
 MAX_RECIPIENTS = 10
 DEFAULT_TIMEOUT_SECONDS = 60.0
 DEFAULT_INGEST_TIMEOUT_SECONDS = 45.0
 DEFAULT_CONCURRENCY = 4
+# 10 MB of 76-character base64 lines is about 140,000 lines; each costs aiosmtpd ~60 bytes more.
+MAX_LINES_PER_MESSAGE = 250_000
+MAX_CONNECTIONS = 200
 
 UNKNOWN_RECIPIENT = "550 5.1.1 unknown recipient"
 TOO_MANY_RECIPIENTS = "452 4.5.3 too many recipients"
@@ -61,12 +68,22 @@ class InboundHandler:
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
-        """Accept only approvals+<token>@ and bounce+<id>@ on our domain."""
-        if not self._accept.fullmatch(address.strip().strip("<>").strip()):
+        """Accept only approvals+<token>@ and bounce+<id>-<tag>@ on our domain that we issued."""
+        bare = address.strip().strip("<>").strip()
+        if not self._accept.fullmatch(bare):
             log.info("refused recipient %r from %s", address, session.peer)
             return UNKNOWN_RECIPIENT
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return TOO_MANY_RECIPIENTS
+        try:
+            issued = await asyncio.to_thread(
+                issued_recipient, self._engine, bare, domain=self._settings.mail_domain)
+        except Exception:  # the database is away: the MTA keeps the mail and retries
+            log.exception("recipient lookup for %r failed: answered 451", address)
+            return TRY_AGAIN
+        if not issued:
+            log.info("refused never-issued recipient %r from %s", address, session.peer)
+            return UNKNOWN_RECIPIENT
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -98,6 +115,19 @@ class InboundHandler:
         return ACCEPTED
 
 
+class _BoundedController(Controller):
+    """aiosmtpd's Controller serving `BoundedSMTP` (its documented `factory` hook)."""
+
+    def __init__(self, handler: Any, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._connections = ConnectionCount()
+
+    def factory(self) -> BoundedSMTP:
+        return BoundedSMTP(self.handler, connections=self._connections,
+                           max_connections=MAX_CONNECTIONS, max_lines=MAX_LINES_PER_MESSAGE,
+                           **self.SMTP_kwargs)
+
+
 def start_inbound_server(engine: Engine, settings: Settings, *, host: str, port: int,
                          timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
                          concurrency: int = DEFAULT_CONCURRENCY) -> Controller:
@@ -105,7 +135,7 @@ def start_inbound_server(engine: Engine, settings: Settings, *, host: str, port:
     handler = InboundHandler(engine, settings, concurrency=concurrency,
                              ingest_timeout=min(DEFAULT_INGEST_TIMEOUT_SECONDS,
                                                 timeout_seconds * 0.75))
-    controller = Controller(
+    controller = _BoundedController(
         handler, hostname=host, port=port, server_hostname=settings.mail_domain,
         # `timeout` closes a connection idle that long between commands (aiosmtpd: 421).
         data_size_limit=settings.inbound_max_bytes, timeout=timeout_seconds, ready_timeout=10.0)

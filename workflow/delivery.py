@@ -3,8 +3,8 @@
 The Prefect flow `deliver-outbox` (flows/delivery.py) wraps `drain_outbox` in one task.
 
 Each row's message was built and stored as wire bytes at enqueue (`Outbox.raw_message`), so
-sending is `sendmail(bounce+<id>@domain, [rcpt], raw)` and a retry sends the same bytes with the
-same Message-ID. Approval and outcome mails are stored as a template context instead
+sending is `sendmail(bounce+<id>-<tag>@domain, [rcpt], raw)` and a retry sends the same bytes with
+the same Message-ID. Approval and outcome mails are stored as a template context instead
 (`mail.deferred`: a decision need not render them); right after claiming, the worker renders
 those, stores the bodies and bytes in their rows, and only then sends, so retries are the same.
 Outcomes are committed in groups (`OutcomeRecorder`): when `flush_every`
@@ -193,7 +193,7 @@ async def drain_outbox(*, now: datetime | None = None, max_batches: int = MAX_BA
                                sender_name=settings.mail_from_name, now=clock())
 
     def envelope(mail: ClaimedMail) -> str:
-        return envelope_sender(mail.id, domain=settings.mail_domain)
+        return envelope_sender(mail.id, tag=mail.bounce_tag, domain=settings.mail_domain)
 
     recorder = OutcomeRecorder(engine, worker=worker_id, clock=clock, every=flush_every,
                                after=flush_after)

@@ -2,13 +2,14 @@
 
 import mailbox
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col
 
 from config.settings import Settings
+from models import InboundMessage
 from workflow.context import make_context
 from workflow.ingest import IngestResult, ingest_message
 
@@ -46,3 +47,15 @@ def ingest_raw(
         )
         session.commit()
     return result
+
+
+def prune_raw_messages(engine: Engine, *, settings: Settings, now: datetime) -> int:
+    """Drop the raw bytes of quarantined messages older than the retention; rows stay."""
+    before = now - timedelta(days=settings.inbound_raw_retention_days)
+    with Session(engine) as session:
+        result = session.execute(
+            update(InboundMessage)
+            .where(col(InboundMessage.received_at) < before, col(InboundMessage.raw).is_not(None))
+            .values(raw=None))
+        session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)

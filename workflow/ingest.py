@@ -21,14 +21,16 @@ from db.audit import NewEvent, append_events
 from domain.answering import answer_refusal, refusal_detail, reply_word
 from domain.approval_state import Verdict
 from domain.authentication import accepted, assess
-from domain.replies import Decision, VerdictKind, extract_new_text, interpret_reply
+from domain.bounces import bounce_mismatch
+from domain.replies import Decision, VerdictKind
 from mail.inbound_parse import (
     InboundParseError,
     ParsedInbound,
     parse_inbound,
     token_from_recipients,
-    verp_outbox_id,
+    verp_address,
 )
+from mail.reply_reading import read_reply
 from models import ApprovalStep, ApprovalToken, BudgetRequest, Delegation, InboundMessage, Outbox
 from workflow.approval_mail import notice_mail
 from workflow.context import WorkflowContext
@@ -114,7 +116,7 @@ def _finish(
             ),
             "new_subject": (parsed.subject if parsed else "")[:500],
             "new_quarantined": quarantine,
-            "new_raw": raw if quarantine else None,
+            "new_raw": raw[: ctx.settings.inbound_raw_keep_bytes] if quarantine and raw else None,
             "new_received_at": ctx.now,
         },
     )
@@ -289,6 +291,7 @@ def _classify(
     verdict = assess(
         parsed.authentication_results,
         trusted_ids=settings.trusted_authserv_ids,
+        from_domain=parsed.from_address.rsplit("@", 1)[-1],
         trust_unlabelled=settings.trust_unlabelled_authentication_results,
     )
     if not accepted(verdict, policy=settings.auth_policy):
@@ -299,7 +302,7 @@ def _classify(
             True,
             None,
         )
-    reply = interpret_reply(extract_new_text(plain=parsed.plain_text, html=parsed.html_text))
+    reply = read_reply(plain=parsed.plain_text, html=parsed.html_text)
     if reply.kind is not VerdictKind.DECISION or reply.decision is None:
         reason = "empty" if reply.kind is VerdictKind.EMPTY else "ambiguous"
         refusal = answer_refusal(step, request, token_row, now=ctx.now)
@@ -371,12 +374,21 @@ def _bounce(
 ) -> IngestResult:
     bounce = parsed.bounce
     mid = parsed.message_id
-    outbox_id = verp_outbox_id(recipients, domain=ctx.settings.mail_domain)
-    if bounce is None or outbox_id is None:
+    verp = verp_address(recipients, domain=ctx.settings.mail_domain)
+    if bounce is None or verp is None:
         return IngestResult("ignored-bounce", "bounce without our VERP address", message_id=mid)
+    outbox_id = verp.outbox_id
     row = session.get(Outbox, outbox_id)
     if row is None:
         return IngestResult("ignored-bounce", f"unknown outbox {outbox_id}", message_id=mid)
+    mismatch = bounce_mismatch(
+        claimed_tag=verp.tag, row_tag=row.bounce_tag,
+        original_message_id=bounce.original_message_id, row_message_id=row.message_id,
+        recipients=(bounce.recipient, bounce.original_recipient), row_recipients=row.recipients)
+    if mismatch is not None:
+        # Recorded (inbound row + audit event); changes nothing.
+        return IngestResult("refused-bounce", f"outbox {outbox_id}: {mismatch.value}",
+                            message_id=mid)
     kind = "hard" if bounce.hard else "soft"
     events.append(
         NewEvent(

@@ -25,6 +25,7 @@ from tests.support.approvals import (
     SECRET,
     SUBMITTED,
     approval_mail_for,
+    bounce_address,
     build_reply,
     corpus_bytes,
     drain,
@@ -344,9 +345,9 @@ def test_hard_bounce_escalates_the_step(flow: Flow) -> None:
     approve_first_stage(flow)
     step = pending_step(flow.engine, KEY, KAREN)
     mail = approval_mail_for(flow.engine, step.id)
-    bounce = dsn_for(mail.id)
+    bounce = dsn_for(flow.engine, mail.id)
     result = ingest(flow.engine, bounce, settings=flow.settings, now=flow.tick(),
-                    envelope=(f"bounce+{mail.id}@{DOMAIN}",))
+                    envelope=(bounce_address(flow.engine, mail.id),))
     assert result.outcome == "bounce-hard"
     assert VICE in result.detail
     with Session(flow.engine) as session:

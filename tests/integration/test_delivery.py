@@ -1,6 +1,7 @@
 """Delivery through a real aiosmtpd: content, headers, faults, exactly-once."""
 
 import base64
+import re
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -65,7 +66,9 @@ async def test_danish_reminder_arrives_with_both_parts_ics_and_headers(
         row = session.execute(select(Outbox).where(
             col(Outbox.recipients) == ["medborgerskab@kommune.example.org"])).scalar_one()
     assert str(message["Message-ID"]).strip() == row.message_id
-    assert domen.mail_from == f"bounce+{row.id}@bevilling.example.org"
+    assert row.bounce_tag is not None
+    assert re.fullmatch(r"[a-z2-7]{16}", row.bounce_tag)
+    assert domen.mail_from == f"bounce+{row.id}-{row.bounce_tag}@bevilling.example.org"
 
 
 async def test_html_part_escapes_grant_text(app_env: dict[str, str], engine: Engine,

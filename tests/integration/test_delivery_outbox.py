@@ -74,7 +74,10 @@ async def test_row_enqueued_before_raw_message_existed_is_still_sent(
         session.execute(update(Outbox).values(raw_message=None))
     assert (await drain_outbox(now=NOW + timedelta(hours=1)))["sent"] == 1
     received = smtp_server.handler.received[0]
-    assert received.mail_from == f"bounce+{ids['test:1']}@bevilling.example.org"
+    with Session(engine) as session:
+        row = session.get(Outbox, ids["test:1"])
+        assert row is not None
+    assert received.mail_from == f"bounce+{ids['test:1']}-{row.bounce_tag}@bevilling.example.org"
     assert received.message["Date"] == "Wed, 01 Oct 2025 06:00:00 +0000"
     assert received.message["Subject"] == "Godkend ansøgning 1"
 

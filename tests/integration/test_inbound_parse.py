@@ -12,10 +12,12 @@ from domain.replies import Decision, VerdictKind, extract_new_text, interpret_re
 from mail.inbound_parse import (
     InboundParseError,
     ParsedInbound,
+    VerpAddress,
     parse_inbound,
     token_from_recipients,
-    verp_outbox_id,
+    verp_address,
 )
+from mail.reply_reading import read_reply
 
 CORPUS = Path(__file__).parents[1] / "fixtures" / "eml"
 DOMAIN = "bevilling.example.org"
@@ -79,6 +81,13 @@ EXPECTED: dict[str, Expected] = {
         "bounce", from_address="postmaster@kommune.example.org", bounce_status="4.2.2"
     ),
     "malformed-headers": Expected("parse-error", from_address=None),
+    # the issue "Hostile mail and hostile files"
+    "hostile-outlook-godkend-ikke-endnu": Expected(
+        "ambiguous", reason="doubt 'ikke' on the keyword's line"),
+    "hostile-html-only-hidden-approve": Expected(
+        "ambiguous", reason="the reply holds text its HTML does not display"),
+    "hostile-gmail-borrowed-display-name": Expected(
+        "decision", A, comment="Mvh Karen", from_address=None),  # refused by the caller
 }
 CORPUS_FILES = sorted(CORPUS.glob("*.eml"))
 
@@ -108,7 +117,7 @@ def test_corpus_outcome(name: str) -> None:
         assert parsed.bounce.hard is expected.bounce_hard
         assert parsed.bounce.recipient == APPROVER
         assert parsed.bounce.original_message_id == ORIGINAL_ID
-        assert verp_outbox_id(parsed.recipients, domain=DOMAIN) == 17
+        assert verp_address(parsed.recipients, domain=DOMAIN) == VerpAddress(17, None)
         return
     assert parsed.bounce is None
     assert parsed.in_reply_to == ORIGINAL_ID
@@ -117,7 +126,7 @@ def test_corpus_outcome(name: str) -> None:
         assert parsed.automated_reason == expected.reason
         return
     assert parsed.automated_reason is None
-    verdict = interpret_reply(extract_new_text(plain=parsed.plain_text, html=parsed.html_text))
+    verdict = read_reply(plain=parsed.plain_text, html=parsed.html_text)  # as ingestion reads
     assert verdict.kind is VerdictKind(expected.outcome)
     assert verdict.decision is expected.decision
     if expected.reason is not None:
@@ -201,6 +210,11 @@ def test_folded_message_id_is_compared_without_whitespace() -> None:
     [
         b"From: karen.holm@kommune.example.org, jens@kommune.example.org",
         b"From: Karen Holm",
+        # a borrowed display name: unquoted (two addresses to getaddresses), quoted, encoded
+        b"From: karen.holm@kommune.example.org <forger@x.example.org>",
+        b'From: "karen.holm@kommune.example.org" <forger@x.example.org>',
+        b"From: =?utf-8?q?karen=2Eholm=40kommune=2Eexample=2Eorg?= <forger@x.example.org>",
+        b'From: "Karen Holm (karen.holm@kommune.example.org)" <forger@x.example.org>',
         b"Sender: karen.holm@kommune.example.org",  # no From at all
     ],
 )
@@ -285,10 +299,16 @@ def test_token_from_recipients(recipients: list[str], token: str | None) -> None
         (["bounce+x17@bevilling.example.org"], None),
         (["bounce+@bevilling.example.org"], None),
         (["bounce+17@bevilling.example.org", "bounce+18@bevilling.example.org"], None),
+        (["bounce+17-abcdefgh234567ab@bevilling.example.org"], (17, "abcdefgh234567ab")),
+        (["BOUNCE+17-ABCDEFGH234567AB@bevilling.example.org"], (17, "abcdefgh234567ab")),
+        (["bounce+17-abcdefgh234567a@bevilling.example.org"], None),
+        (["bounce+17-abcdefgh234567ab1@bevilling.example.org"], None),
     ],
 )
-def test_verp_outbox_id(recipients: list[str], outbox_id: int | None) -> None:
-    assert verp_outbox_id(recipients, domain=DOMAIN) == outbox_id
+def test_verp_address(recipients: list[str], outbox_id: int | tuple[int, str] | None) -> None:
+    expected = (VerpAddress(outbox_id, None) if isinstance(outbox_id, int)
+                else VerpAddress(*outbox_id) if outbox_id else None)
+    assert verp_address(recipients, domain=DOMAIN) == expected
 
 
 # --- hostile input -------------------------------------------------------------------------------
@@ -388,8 +408,8 @@ FROZEN_DIGESTS = {
     "ambiguous-negation": "85dd258bd99df85b917e",
     "apple-mail-da-approve": "e8517b81c472971b5417",
     "approve-with-comment-multiline": "746befe9a08eed167ebb",
-    "dsn-bounce-hard": "869f8e6c12e8d55316b6",
-    "dsn-bounce-soft": "a99f5fbe216bd8470442",
+    "dsn-bounce-hard": "fd5e1aaf098a888b0fd3",  # + BounceInfo.original_recipient
+    "dsn-bounce-soft": "a80528a51605ca84bf94",  # + BounceInfo.original_recipient
     "empty-reply": "e6d25c07cccd78d4e4da",
     "forwarded": "acfaf228b393e3084e56",
     "gmail-da-approve": "87baff5d832f94c890a0",
@@ -406,6 +426,9 @@ FROZEN_DIGESTS = {
     "spoofed-from": "27aa3f62dce4574658c9",
     "thunderbird-approve": "9ede8a3e910b1431c46e",
     "utf8-subject-encoded-words": "5af4e662fae262f2c908",
+    "hostile-outlook-godkend-ikke-endnu": "06e3913753dd3306a4d1",
+    "hostile-html-only-hidden-approve": "22fae533eca86f97b6c4",
+    "hostile-gmail-borrowed-display-name": "49a49f7773e4cdda4b7a",
 }
 
 

@@ -16,6 +16,7 @@ from sqlmodel import Session, col
 from config.settings import Settings
 from db.engine import transaction
 from loading.register_file import read_register
+from mail.mime import envelope_sender
 from models import ApprovalStep, InboundMessage, Outbox
 from receiver.smtp_server import start_inbound_server
 from tests.support.factories import SEED
@@ -134,20 +135,46 @@ async def test_unknown_recipient_is_refused_at_rcpt(receiver: Receiver, engine: 
     assert inbound_outcomes(engine) == []
 
 
-async def test_token_and_verp_addresses_pass_rcpt_in_any_case(receiver: Receiver,
-                                                             engine: Engine) -> None:
-    domain = receiver.settings.mail_domain
+async def test_issued_token_and_verp_addresses_pass_rcpt_in_any_case(receiver: Receiver,
+                                                                    engine: Engine) -> None:
+    mail = submitted_request(engine, receiver.settings)
+    with Session(engine) as session:
+        row = session.execute(select(Outbox).where(
+            col(Outbox.message_id) == mail.message_id)).scalar_one()
+    bounce = envelope_sender(row.id or 0, tag=row.bounce_tag, domain=receiver.settings.mail_domain)
     message = EmailMessage()
     message["From"] = "someone@example.org"
     message["Message-ID"] = "<rcpt-case@example.org>"
     message["Subject"] = "hej"
     message.set_content("hej")
     refused, answer = await send(receiver, message, sender="someone@example.org",
-                                 recipients=[f"APPROVALS+{'A' * 26}@{domain.upper()}",
-                                             f"bounce+42@{domain}"])
+                                 recipients=[mail.reply_to.upper(), bounce.upper()])
     assert refused == {}
     assert answer.startswith("2.0.0")
-    assert inbound_outcomes(engine) == ["refused-unknown-token"]
+    assert inbound_outcomes(engine) == ["refused-sender"]
+
+
+async def test_never_issued_tokens_and_bounce_tags_are_refused_at_rcpt(
+    receiver: Receiver, engine: Engine,
+) -> None:
+    mail = submitted_request(engine, receiver.settings)
+    with Session(engine) as session:
+        row = session.execute(select(Outbox).where(
+            col(Outbox.message_id) == mail.message_id)).scalar_one()
+    domain = receiver.settings.mail_domain
+    message = EmailMessage()
+    message["From"] = FIRST_APPROVER
+    message["Subject"] = "hej"
+    message.set_content("GODKEND")
+    never_issued = (f"approvals+{'a' * 26}@{domain}", f"bounce+{row.id}@{domain}",
+                    f"bounce+{row.id}-{'a' * 16}@{domain}",
+                    f"bounce+{(row.id or 0) + 1000}@{domain}")
+    for address in never_issued:
+        with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as caught:
+            await send(receiver, message, sender=FIRST_APPROVER, recipients=[address])
+        refusal = caught.value.recipients[0]
+        assert (refusal.code, refusal.message) == (550, "5.1.1 unknown recipient"), address
+    assert inbound_outcomes(engine) == []
 
 
 async def test_oversize_message_is_refused(receiver: Receiver, engine: Engine) -> None:

@@ -79,6 +79,12 @@ EXPECTED: dict[str, Outcome] = {
     "malformed-headers.eml": Outcome("quarantined", "unparsable", quarantined=True),
     "dsn-bounce-hard.eml": Outcome("bounce-hard", "5.1.1"),
     "dsn-bounce-soft.eml": Outcome("bounce-soft", "4.2.2"),
+    "hostile-outlook-godkend-ikke-endnu.eml": Outcome("quarantined-ambiguous", "doubt 'ikke'",
+                                                      notice=True, quarantined=True),
+    "hostile-html-only-hidden-approve.eml": Outcome("quarantined-ambiguous", "not display",
+                                                    notice=True, quarantined=True),
+    "hostile-gmail-borrowed-display-name.eml": Outcome("quarantined", "no usable From",
+                                                       quarantined=True),
 }
 DECISIVE = {"decision", "refused-decided"}
 
@@ -118,7 +124,7 @@ def raw_for(name: str, db: Db) -> bytes:
     """The corpus file aimed at the live step: real token, or our real outbox id for DSNs."""
     approval = outbox(db.engine, kind="approval_request")[0]
     if name.startswith("dsn-"):
-        return dsn_for(approval.id, hard="hard" in name)
+        return dsn_for(db.engine, approval.id, hard="hard" in name)
     return corpus_bytes(name, token=approval.token)
 
 

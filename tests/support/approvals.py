@@ -21,6 +21,7 @@ from sqlmodel import Session, col
 from config.settings import Settings
 from db.engine import transaction
 from loading.register_file import read_register
+from mail.mime import envelope_sender
 from models import ApprovalStep, BudgetRequest, Outbox, Person
 from tests.support.factories import NOW, SEED, load_file
 from tests.support.smtp_server import Received
@@ -205,11 +206,32 @@ def corpus_bytes(name: str, *, token: str) -> bytes:
     return raw.replace(PLACEHOLDER.encode("ascii"), token.encode("ascii"))
 
 
-def dsn_for(outbox_id: int, *, hard: bool = True) -> bytes:
-    """The corpus DSN rewritten to bounce our real outbox row (VERP `bounce+<id>@`)."""
+def bounce_address(engine: Engine, outbox_id: int) -> str:
+    """The VERP return path our delivery uses for an outbox row (`bounce+<id>-<tag>@`)."""
+    with Session(engine) as session:
+        row = session.get(Outbox, outbox_id)
+        if row is None:
+            raise LookupError(f"no outbox row {outbox_id}")
+        return envelope_sender(outbox_id, tag=row.bounce_tag, domain=Settings().mail_domain)
+
+
+def dsn_for(engine: Engine, outbox_id: int, *, hard: bool = True,
+            address: str | None = None, original_id: str | None = None) -> bytes:
+    """The corpus DSN rewritten to bounce our real outbox row: its VERP address, Message-ID.
+
+    `address` and `original_id` replace what a genuine report would carry (forgery tests).
+    """
     name = "dsn-bounce-hard.eml" if hard else "dsn-bounce-soft.eml"
     raw = (CORPUS / name).read_bytes()
-    return raw.replace(b"bounce+17@", f"bounce+{outbox_id}@".encode("ascii"))
+    with Session(engine) as session:
+        row = session.get(Outbox, outbox_id)
+        if row is None:
+            raise LookupError(f"no outbox row {outbox_id}")
+        message_id = row.message_id
+    verp = address or bounce_address(engine, outbox_id)
+    return (raw.replace(b"bounce+17@bevilling.example.org", verp.encode("ascii"))
+            .replace(b"<ob-17.k3f9@bevilling.example.org>",
+                     (original_id or message_id).encode("ascii")))
 
 
 def ingest(engine: Engine, raw: bytes, *, settings: Settings, now: datetime,

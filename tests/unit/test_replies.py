@@ -60,7 +60,11 @@ BOTH = "both keywords present"
         ("\ufeffAFVIS\r\nManglende finansiering", R, "Manglende finansiering"),
         ("GODKEND\u2028Kommentar på ny linje", A, "Kommentar på ny linje"),
         ("GODKEND\u00a0fint", A, "fint"),
-        ("GODKEND - men hvorfor så dyrt?", A, "men hvorfor så dyrt?"),
+        ("AFVIS\nIkke prioriteret i år.", R, "Ikke prioriteret i år."),
+        ("AFVIS – for dyrt\nIkke prioriteret i år. Vi tager den op igen.", R,
+         "for dyrt\nIkke prioriteret i år. Vi tager den op igen."),
+        ("GODKEND\nMen husk at orientere økonomi.", A, "Men husk at orientere økonomi."),
+        ("Approve\nNot a cheap one, but worth it.", A, "Not a cheap one, but worth it."),
         ("ＧＯＤＫＥＮＤ", A, ""),  # fullwidth, folded by NFKC
     ],
 )
@@ -89,6 +93,7 @@ def test_decision_keyword_on_first_line_decides(
         ("GODKEND👍", NOT_KEYWORD),
         ("Godkend?", QUESTION),
         ("GODKEND ?", QUESTION),
+        ("GODKEND - men hvorfor så dyrt?", QUESTION),  # was a decision before "a plain yes"
         ("approve?!", QUESTION),
         ("GODKEND\nAFVIS", BOTH),
         ("Approve\n\nbut reject the consultancy part", BOTH),
