@@ -8,12 +8,19 @@ from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
 from db.requests import LineFacts
-from domain.answering import answer_refusal, refusal_detail, reply_word
+from domain.answering import (
+    answer_refusal,
+    answerer_refusal,
+    principal_of,
+    refusal_detail,
+    reply_word,
+)
 from domain.approval_state import RequestState, StepState, Verdict, decide
 from domain.errors import Refusal
 from models import ApprovalStep, ApprovalToken, BudgetRequest
 from workflow.approval_mail import outcome_mail
 from workflow.context import WorkflowContext
+from workflow.delegations import covers_on
 from workflow.outbox import enqueue
 from workflow.steps import (
     apply_step_changes,
@@ -104,7 +111,10 @@ def apply_decision(
     token = session.get(ApprovalToken, token_id) if token_id is not None else None
     if token_id is not None and token is None:
         return DecisionResult(False, request.key, request.state, Refusal.INVALID, "no such token")
-    refusal = answer_refusal(step, request, token, now=ctx.now)
+    refusal = answer_refusal(step, request, token, now=ctx.now) or answerer_refusal(
+        step, person=acting_person_id if acting_person_id is not None else step.approver_id,
+        requester=request.requester_id, day=ctx.today,
+        delegations=covers_on(session, principal_of(step), ctx.today))
     if refusal is not None:
         detail = refusal_detail(refusal, step=step, request=request, token=token)
         return DecisionResult(False, request.key, request.state, refusal, detail)

@@ -1,9 +1,10 @@
 """Substitutes for absent approvers: naming one (a row and its audit event in one transaction)."""
 
+from collections.abc import Iterator
 from datetime import date, datetime
 
 from sqlalchemy import Engine, select
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
 from db.engine import transaction
@@ -29,3 +30,10 @@ def add_delegation(engine: Engine, *, person: str, substitute: str, starts: date
         append_events(session, [NewEvent("delegation.added", f"person:{absent}",
                                          details={"substitute": standin, "from": starts,
                                                   "to": ends})], now=now)
+
+
+def covers_on(session: Session, person_id: int, day: date) -> Iterator[Delegation]:
+    """The delegations of `person_id` covering `day`, queried only when iterated."""
+    yield from session.execute(select(Delegation).where(
+        col(Delegation.person_id) == person_id, col(Delegation.starts) <= day,
+        col(Delegation.ends) >= day)).scalars()
