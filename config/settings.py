@@ -75,6 +75,10 @@ class Settings(BaseSettings):
         description="accept-unverified: a reply counts on token + From unless a trusted "
         "Authentication-Results header says it failed; require-pass: it must say pass.",
     )
+    admin_emails: tuple[str, ...] = Field(
+        default=(), description="Who is told when an escalation runs out (besides active people "
+        "with the admin role)."
+    )
     trusted_authserv_ids: tuple[str, ...] = Field(
         default=(), description="authserv-ids of our own MTA whose Authentication-Results we trust."
     )

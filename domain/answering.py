@@ -98,6 +98,25 @@ def principal_of(step: StepPeople) -> int:
     return step.on_behalf_of_id if step.on_behalf_of_id is not None else step.approver_id
 
 
+def holder_on(
+    principal: int, *, requester: int, delegations: Iterable[CoverFacts], day: date
+) -> tuple[int, int | None] | None:
+    """Who should hold `principal`'s step on `day`: (approver, on behalf of), or None to keep it.
+
+    The principal's substitute on the day (the latest-starting delegation covering it), on
+    behalf of the principal; the principal themself when no delegation covers the day. None
+    when the day's substitute is the requester: the step stays where it is (one level only, and
+    never to the requester).
+    """
+    covering = [c for c in delegations if c.person_id == principal and c.starts <= day <= c.ends]
+    if not covering:
+        return principal, None
+    substitute = max(covering, key=lambda c: c.starts).substitute_id
+    if substitute in (requester, principal):
+        return None
+    return substitute, principal
+
+
 def answerer_refusal(
     step: StepPeople, *, person: int | None, requester: int, delegations: Iterable[CoverFacts],
     day: date,

@@ -22,6 +22,7 @@ from workflow.approval_mail import outcome_mail
 from workflow.context import WorkflowContext
 from workflow.delegations import covers_on
 from workflow.outbox import enqueue
+from workflow.step_holders import covers_on_day, place_steps
 from workflow.steps import (
     apply_step_changes,
     mail_activated,
@@ -162,6 +163,10 @@ def apply_decision(
     by_id[step_id].state = new_state
     followers = [(sid, state) for sid, state in outcome.step_changes if sid != step_id]
     activated = apply_step_changes(session, followers, steps=by_id, ctx=ctx)
+    if activated:  # a later stage starts today: its steps go to whoever holds them today
+        place_steps(session, [by_id[sid] for sid in activated], requester_id=request.requester_id,
+                    covers=covers_on_day(session, ctx.today), day=ctx.today)
+        people |= person_views(session, people_of(request, all_steps) - people.keys())
     events = [
         NewEvent(
             "step.decided",
