@@ -9,6 +9,7 @@ from db.audit import NewEvent
 from domain.answering import holder_on
 from domain.approval_policy import ApproverRef
 from domain.approval_state import StepEvent, StepState, next_step_state
+from domain.escalation_chain import next_in_chain
 from models import ApprovalStep, BudgetRequest, Person
 from models.approvals import ApprovalStepBase
 from workflow.context import WorkflowContext
@@ -54,8 +55,10 @@ def escalation_target(
             manager = session.get(Person, person.manager_id)
             if manager is not None and manager.active:
                 candidates.append(manager)
-    excluded = {request.requester_id} | had_step(session, step)
-    return next((p for p in candidates if p.id not in excluded), None)
+    by_id = {p.id or 0: p for p in candidates}
+    chosen = next_in_chain([p.id or 0 for p in candidates], had=had_step(session, step),
+                           requester=request.requester_id)
+    return by_id[chosen] if chosen is not None else None
 
 
 def escalate_step(
