@@ -53,7 +53,7 @@ def answer_refusal(
     """
     if token is not None and token.step_id != step.id:
         return Refusal.INVALID
-    if (step.state is StepState.VOID or step.version != request.version
+    if (step.state in (StepState.VOID, StepState.SUPERSEDED) or step.version != request.version
             or (token is not None and token.version != request.version)):
         return Refusal.OUTDATED
     if step.state in (StepState.APPROVED, StepState.REJECTED):
