@@ -17,7 +17,7 @@ from domain.request_changes import describe_changes
 from mail.formatting import long_date, money
 from models import ApprovalStep
 from web.texts import REQUEST_STATES, UI, language_of
-from workflow.approval_mail import CATEGORY_TEXT
+from workflow.approval_mail import CATEGORY_TEXT, CONSULT_TEXT, DECISION_TEXT
 from workflow.confirm_link import Target, reload_target
 from workflow.context import WorkflowContext
 from workflow.decisions import apply_decision
@@ -87,8 +87,8 @@ def check_open(target: Target, ctx: WorkflowContext) -> None:
 def decided_facts(step: ApprovalStep, language: str, ctx: WorkflowContext) -> dict[str, str]:
     """'godkendt' and 'den 3. december 2026 via link' for the decided-page."""
     words = UI[language]
-    decision = words["decision_approve"] if step.decision == "approve" else words[
-        "decision_reject"]
+    decision = (CONSULT_TEXT if step.stage_kind == "consult" else DECISION_TEXT)[language][
+        "approve" if step.decision == "approve" else "reject"]
     when = ""
     if step.decided_at is not None:
         day = step.decided_at.astimezone(ZoneInfo(ctx.settings.timezone)).date()
