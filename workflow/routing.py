@@ -171,7 +171,8 @@ def resubmit_revised(session: Session, request_id: int, *, ctx: WorkflowContext)
     )
     people, emails, _ = people_facts(session)
     del people
-    told = [(s.approver_id, s.stage_title_da, s.stage_title_en, s.state, s.decision)
+    told = [(s.approver_id, s.stage_title_da, s.stage_title_en, s.stage_kind, s.state,
+             s.decision)
             for s in old_steps if s.state in (StepState.PENDING, StepState.APPROVED,
                                               StepState.REJECTED)]
     changes = supersede_for_new_version(snapshot(old_steps, emails), request_key=request.key)

@@ -7,14 +7,15 @@ from db.audit import NewEvent, append_events
 from domain.approval_state import StepState, Verdict
 from domain.request_changes import describe_changes
 from models import BudgetRequest
+from workflow.approval_mail import CONSULT_TEXT, DECISION_TEXT
 from workflow.context import WorkflowContext
 from workflow.outbox import enqueue
 from workflow.step_notices import step_notice_mail
 from workflow.views import person_views
 
-Replaced = tuple[int, str, str, StepState, Verdict | None]  # approver, stage da/en, state, verdict
-_DECIDED = {"da": {Verdict.APPROVE: "godkendt", Verdict.REJECT: "afvist"},
-            "en": {Verdict.APPROVE: "approved", Verdict.REJECT: "rejected"}}
+# approver, stage title da/en, stage kind, state, verdict
+Replaced = tuple[int, str, str, str, StepState, Verdict | None]
+
 
 
 def tell_superseded(
@@ -26,12 +27,13 @@ def tell_superseded(
         return
     people = person_views(session, {approver for approver, *_ in replaced})
     mails = []
-    for approver, title_da, title_en, state, verdict in replaced:
+    for approver, title_da, title_en, kind, state, verdict in replaced:
         person = people[approver]
         if person.email in skip:
             continue
         language = person.language if person.language in ("da", "en") else "da"
-        decided = _DECIDED[language][verdict] if (
+        words = CONSULT_TEXT if kind == "consult" else DECISION_TEXT
+        decided = words[language][verdict.value] if (
             state is not StepState.PENDING and verdict is not None) else ""
         mails.append(step_notice_mail(
             recipient=person, reason="voided",
