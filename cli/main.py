@@ -14,7 +14,7 @@ from cli.requests_cli import delegations_app, replies_app, requests_app
 from db.migrate import upgrade_to_head
 from loading.register_file import read_register
 from loading.yaml_lines import DataFileError
-from workflow.queries import audit_report, grant_rows, outbox_rows, reminder_rows
+from workflow.queries import audit_report, grant_rows, outbox_rows, reminder_rows, seal_audit
 from workflow.register_load import load_register
 
 app = typer.Typer(cls=ErrorReportingGroup,
@@ -152,12 +152,23 @@ def reminders_list(
 def audit_verify() -> None:
     """Recompute the audit hash chain; exit 1 if any event was altered or deleted."""
     report = audit_report(engine())
+    for line in report.checked:
+        typer.echo(f"checked: {line}")
     if report.ok:
         typer.echo(f"audit chain intact: {report.events} events")
         return
     for problem in report.problems:
         typer.secho(problem, fg=typer.colors.RED, err=True)
     fail(f"audit chain BROKEN: {len(report.problems)} problem(s) in {report.events} events")
+
+
+@audit_app.command("seal")
+def audit_seal() -> None:
+    """Append one keyed event: after setting an audit key, anchors the unkeyed events before it."""
+    from flows.runtime import utc_now
+
+    seal_audit(engine(), now=utc_now())
+    typer.echo("audit chain sealed with the configured key")
 
 
 def run() -> None:

@@ -1,14 +1,14 @@
 """`bevilling requests …`, `replies …` and `delegations …`: the approval side of the CLI."""
 
-from datetime import date
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
 from cli.common import engine, fail, parse_day, print_json, settings
 from workflow.context import token_secret
-from workflow.delegations import add_delegation
 from workflow.queries import delegation_rows, request_document_of, request_documents
 
 requests_app = typer.Typer(help="Budget requests and their approval steps.", no_args_is_help=True)
@@ -54,6 +54,8 @@ def requests_show(
             f"{' via ' + step['channel'] if step['channel'] else ''}"
             f"{' – ' + step['comment'] if step['comment'] else ''}"
         )
+        if step["state"] == "pending" and step["note"].startswith("escalation exhausted"):
+            typer.echo(f"      {step['note']} (admins told)")
 
 
 @requests_app.command("list")
@@ -109,10 +111,30 @@ def delegations_add(
     if first is None or last is None or last < first:
         fail("--to must not be before --from", code=2)
     from flows.runtime import utc_now
+    from workflow.delegations import add_delegation
 
     add_delegation(engine(), person=person, substitute=substitute, starts=first, ends=last,
                    now=utc_now())
     typer.echo(f"{substitute} substitutes for {person} from {first} to {last}")
+
+
+@delegations_app.command("end")
+def delegations_end(
+    person: Annotated[str, typer.Argument(help="E-mail of the absent approver.")],
+    substitute: Annotated[str, typer.Argument(help="E-mail of the substitute.")],
+    last_day: Annotated[str, typer.Option("--last", help="Last day covered (YYYY-MM-DD).")],
+) -> None:
+    """End a delegation after `--last`; pending steps go back to the person, both are told."""
+    day = parse_day(last_day, option="--last")
+    if day is None:
+        fail("--last is required", code=2)
+    from flows.runtime import utc_now
+    from workflow.delegations import end_delegation
+
+    moves = end_delegation(engine(), person=person, substitute=substitute, last_day=day,
+                           now=utc_now())
+    typer.echo(f"{substitute} no longer substitutes for {person} after {day}; "
+               f"{len(moves)} pending step(s) moved back")
 
 
 @delegations_app.command("list")
@@ -126,17 +148,22 @@ def delegations_list(
 
 
 @requests_app.command("follow-up")
-def requests_follow_up() -> None:
-    """Run the escalate-approvals flow now: digest reminders, then escalation of overdue steps."""
+def requests_follow_up(
+    as_of: Annotated[str | None, typer.Option(help="Run as of this day (YYYY-MM-DD, 09:00 in "
+                                                   "Copenhagen); default now.")] = None,
+) -> None:
+    """Run the escalate-approvals flow: steps to today's holders, digests, then escalation."""
     from flows.escalation import escalate_approvals
 
-    summary = escalate_approvals()
+    day = parse_day(as_of, option="--as-of")
+    summary = escalate_approvals(now=None if day is None else datetime.combine(
+        day, time(9), tzinfo=ZoneInfo(settings().timezone)).astimezone(UTC))
     if summary.get("closed_day"):
         typer.echo("today is not a working day: nobody was reminded or escalated")
         return
     typer.echo(
         f"{summary['digests']} digest(s) for {summary['reminded_steps']} step(s); "
-        f"escalated {len(summary['escalated'])}"
+        f"escalated {len(summary['escalated'])}; moved {summary.get('moved', 0)} to a substitute"
     )
     for line in summary["escalated"]:
         typer.echo(f"  escalated {line}")

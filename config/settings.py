@@ -62,6 +62,10 @@ class Settings(BaseSettings):
         default=None, description="Key for signed confirm links; never commit it."
     )
     token_secret_block: str | None = None
+    audit_key: SecretStr | None = Field(
+        default=None, description="HMAC key of the audit chain (outside the database); "
+        "unset: a key derived from TOKEN_SECRET; neither: unkeyed SHA-256."
+    )
     token_valid_days: int = 30
     web_base_url: str = "http://127.0.0.1:8000"
     policy_file: Path = PROJECT_ROOT / "data" / "approval-policies.yaml"
@@ -81,6 +85,10 @@ class Settings(BaseSettings):
         pattern="^(accept-unverified|require-pass)$",
         description="accept-unverified: a reply counts on token + From unless a trusted "
         "Authentication-Results header says it failed; require-pass: it must say pass.",
+    )
+    admin_emails: tuple[str, ...] = Field(
+        default=(), description="Who is told when an escalation runs out (besides active people "
+        "with the admin role)."
     )
     trusted_authserv_ids: tuple[str, ...] = Field(
         default=(), description="authserv-ids of our own MTA whose Authentication-Results we trust."

@@ -1,6 +1,9 @@
-"""May this step be answered now? One rule for every door (reply, confirm link, any later one)."""
+"""May this step be answered now, and by whom? One rule each for every door (reply, confirm link,
+any later one): `answer_refusal` looks at the step, `answerer_refusal` at the person answering.
+"""
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import date, datetime
 from typing import Protocol
 
 from domain.approval_state import RequestState, StepState
@@ -50,7 +53,7 @@ def answer_refusal(
     """
     if token is not None and token.step_id != step.id:
         return Refusal.INVALID
-    if (step.state is StepState.VOID or step.version != request.version
+    if (step.state in (StepState.VOID, StepState.SUPERSEDED) or step.version != request.version
             or (token is not None and token.version != request.version)):
         return Refusal.OUTDATED
     if step.state in (StepState.APPROVED, StepState.REJECTED):
@@ -68,6 +71,78 @@ def answer_refusal(
     return None
 
 
+class StepPeople(Protocol):
+    """Who a step belongs to: the person holding it and whom they stand in for, if anyone."""
+
+    @property
+    def approver_id(self) -> int: ...
+    @property
+    def on_behalf_of_id(self) -> int | None: ...
+
+
+class CoverFacts(Protocol):
+    """A delegation as the rule reads it: `substitute_id` answers for `person_id`, both days in."""
+
+    @property
+    def person_id(self) -> int: ...
+    @property
+    def substitute_id(self) -> int: ...
+    @property
+    def starts(self) -> date: ...
+    @property
+    def ends(self) -> date: ...
+
+
+def principal_of(step: StepPeople) -> int:
+    """The person a step belongs to: the one a substitute stands in for, else the approver."""
+    return step.on_behalf_of_id if step.on_behalf_of_id is not None else step.approver_id
+
+
+def holder_on(
+    principal: int, *, requester: int, delegations: Iterable[CoverFacts], day: date
+) -> tuple[int, int | None] | None:
+    """Who should hold `principal`'s step on `day`: (approver, on behalf of), or None to keep it.
+
+    The principal's substitute on the day (the latest-starting delegation covering it), on
+    behalf of the principal; the principal themself when no delegation covers the day. None
+    when the day's substitute is the requester: the step stays where it is (one level only, and
+    never to the requester).
+    """
+    covering = [c for c in delegations if c.person_id == principal and c.starts <= day <= c.ends]
+    if not covering:
+        return principal, None
+    substitute = max(covering, key=lambda c: c.starts).substitute_id
+    if substitute in (requester, principal):
+        return None
+    return substitute, principal
+
+
+def answerer_refusal(
+    step: StepPeople, *, person: int | None, requester: int, delegations: Iterable[CoverFacts],
+    day: date,
+) -> Refusal | None:
+    """None when `person` may answer the step on `day`; otherwise why not.
+
+    May answer: the step's approver, the person the step belongs to (`on_behalf_of`), or a
+    direct substitute of that person on a delegation covering `day`. Never the requester (even
+    if a step was somehow given to them), never a substitute's substitute (a delegation of the
+    approver who is already standing in for someone is not followed). `delegations` is read
+    only when the person is neither of the first two, so a caller may pass a lazy query.
+    """
+    if person is None:
+        return Refusal.NOT_APPROVER
+    if person == requester:
+        return Refusal.REQUESTER
+    principal = principal_of(step)
+    if person in (step.approver_id, principal):
+        return None
+    for cover in delegations:
+        if (cover.person_id == principal and cover.substitute_id == person
+                and cover.starts <= day <= cover.ends):
+            return None
+    return Refusal.NOT_APPROVER
+
+
 # The words the reply path has recorded since the first release (`refused-<word>` outcomes and
 # the notices approvers get); the confirm page tells the finer reason itself.
 _REPLY_WORDS = {
@@ -79,6 +154,8 @@ _REPLY_WORDS = {
     Refusal.INACTIVE: "decided",
     Refusal.USED: "decided",
     Refusal.EXPIRED: "expired",
+    Refusal.REQUESTER: "requester",
+    Refusal.NOT_APPROVER: "sender",
 }
 
 
@@ -101,4 +178,8 @@ def refusal_detail(
         return token.expires_at.isoformat()
     if refusal is Refusal.INVALID:
         return "token does not belong to the step"
+    if refusal is Refusal.REQUESTER:
+        return "the requester cannot decide their own request"
+    if refusal is Refusal.NOT_APPROVER:
+        return "neither the approver nor their direct substitute today"
     return step.state.value

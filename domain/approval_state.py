@@ -15,8 +15,10 @@ Decision rules (`decide`):
   never rejects the request — it is advice for the deciding stages;
 - when every stage of the current order group is complete, the next group is activated
   (waiting → pending); when no group is left, the request is approved.
-Decided steps of an older version keep their state as history; `void_for_new_version` voids only
-the open ones.
+When a request gets a new version, every step of the old one reads `superseded`
+(`supersede_for_new_version`), decided or not: its decision and time stay in their own columns as
+history, but no step of a replaced version reads as if it still counted. `void` is for a step
+that gave its place to an escalation within the same version.
 """
 
 from collections.abc import Sequence
@@ -56,6 +58,7 @@ class StepState(StrEnum):
     REJECTED = "rejected"
     SKIPPED = "skipped"
     VOID = "void"
+    SUPERSEDED = "superseded"  # the request got a new version; this step belongs to the old one
 
 
 class StepEvent(StrEnum):
@@ -66,6 +69,7 @@ class StepEvent(StrEnum):
     REJECT = "reject"
     SKIP = "skip"
     VOID = "void"
+    SUPERSEDE = "supersede"
 
 
 class Verdict(StrEnum):
@@ -95,6 +99,9 @@ STEP_TRANSITIONS: dict[tuple[StepState, StepEvent], StepState] = {
     (_S.PENDING, _SE.REJECT): _S.REJECTED,
     (_S.PENDING, _SE.SKIP): _S.SKIPPED,
     (_S.PENDING, _SE.VOID): _S.VOID,
+    # a new version replaces every step of the old one, whatever it reads
+    **{(state, _SE.SUPERSEDE): _S.SUPERSEDED
+       for state in (_S.WAITING, _S.PENDING, _S.APPROVED, _S.REJECTED, _S.SKIPPED, _S.VOID)},
 }
 
 TERMINAL_REQUEST_STATES = frozenset({_R.APPROVED, _R.REJECTED, _R.WITHDRAWN})
@@ -284,11 +291,12 @@ def decide(
     return run.advance(request_state=request_state)
 
 
-def void_for_new_version(
+def supersede_for_new_version(
     steps: Sequence[StepSnapshot], *, request_key: str
 ) -> list[tuple[int, StepState]]:
-    """Void every open (waiting or pending) step because the request got a new version."""
+    """Every step of the replaced version becomes `superseded` (already superseded ones stay)."""
     run = _Run(steps, request_key=request_key)
-    for step_id in run.open_ids():
-        run.move(step_id, StepEvent.VOID)
+    for step in steps:
+        if run.state[step.step_id] is not _S.SUPERSEDED:
+            run.move(step.step_id, StepEvent.SUPERSEDE)
     return run.changes

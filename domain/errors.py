@@ -51,6 +51,8 @@ class Refusal(StrEnum):
     INACTIVE = "inactive"  # the step's stage has not started yet
     USED = "used"  # this token has decided once already
     EXPIRED = "expired"  # the token's validity ran out
+    REQUESTER = "requester"  # separation of duties: nobody decides their own request
+    NOT_APPROVER = "not-approver"  # neither the approver nor their direct substitute that day
 
 
 class RefusedError(BevillingError):

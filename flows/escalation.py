@@ -30,6 +30,7 @@ def remind_and_escalate(now: datetime | None = None) -> dict[str, Any]:
         "escalated": report.escalated,
         "not_escalated": report.not_escalated,
         "closed_day": report.closed_day,
+        "moved": report.moved,
     }
 
 

@@ -23,6 +23,9 @@ class AuditEvent(SQLModel, table=True):
     )
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    # "hmac": HMAC-SHA256 with the audit key (from settings, never stored here); "sha256": an
+    # unkeyed hash, written before the chain was keyed (or without any key configured).
+    scheme: str = Field(default="sha256", max_length=8)
 
 
 class AuditHead(SQLModel, table=True):

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from domain.answering import answer_refusal
+from domain.answering import answer_refusal, answerer_refusal
 from domain.approval_state import StepState, Verdict
 from domain.errors import Refusal as Reason
 from domain.errors import RefusedError
@@ -17,14 +17,14 @@ from domain.request_changes import describe_changes
 from mail.formatting import long_date, money
 from models import ApprovalStep
 from web.texts import REQUEST_STATES, UI, language_of
-from workflow.approval_mail import CATEGORY_TEXT
+from workflow.approval_mail import CATEGORY_TEXT, CONSULT_TEXT, DECISION_TEXT
 from workflow.confirm_link import Target, reload_target
 from workflow.context import WorkflowContext
 from workflow.decisions import apply_decision
 from workflow.tokens import LinkError, read_link
 from workflow.views import RequestView, StepView, load_request_view
 
-NOT_FOUND, GONE = 404, 410
+FORBIDDEN, NOT_FOUND, GONE = 403, 404, 410
 
 
 class Refusal(RefusedError):
@@ -43,7 +43,9 @@ class Refusal(RefusedError):
 
     @property
     def status(self) -> int:
-        """404 for links we never issued, 410 for links that were good once."""
+        """404 for links we never issued, 403 for a person who may not answer, 410 otherwise."""
+        if self.reason in (Reason.REQUESTER, Reason.NOT_APPROVER):
+            return FORBIDDEN
         return NOT_FOUND if self.reason is Reason.INVALID else GONE
 
 
@@ -73,7 +75,9 @@ def check_open(target: Target, ctx: WorkflowContext) -> None:
     facts = {"key": request.key, "version": request.version,
              "stage": step.stage_title_en if language == "en" else step.stage_title_da,
              "state": REQUEST_STATES[language].get(request.state, request.state)}
-    reason = answer_refusal(step, request, token, now=ctx.now)
+    reason = answer_refusal(step, request, token, now=ctx.now) or answerer_refusal(
+        step, person=target.approver.id, requester=request.requester_id, delegations=(),
+        day=ctx.today)  # the link speaks for the step's approver: no substitute to look up
     if reason is Reason.DECIDED:
         facts |= decided_facts(step, language, ctx)
     if reason is not None:
@@ -83,8 +87,8 @@ def check_open(target: Target, ctx: WorkflowContext) -> None:
 def decided_facts(step: ApprovalStep, language: str, ctx: WorkflowContext) -> dict[str, str]:
     """'godkendt' and 'den 3. december 2026 via link' for the decided-page."""
     words = UI[language]
-    decision = words["decision_approve"] if step.decision == "approve" else words[
-        "decision_reject"]
+    decision = (CONSULT_TEXT if step.stage_kind == "consult" else DECISION_TEXT)[language][
+        "approve" if step.decision == "approve" else "reject"]
     when = ""
     if step.decided_at is not None:
         day = step.decided_at.astimezone(ZoneInfo(ctx.settings.timezone)).date()

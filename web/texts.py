@@ -131,6 +131,12 @@ REFUSALS: Final[dict[str, dict[Refusal, tuple[str, str]]]] = {
                    "Ansøgningen {key} er {state}, så der kan ikke længere svares på den."),
         Refusal.INACTIVE: ("Trinnet er ikke åbent",
                      "Dit trin for ansøgningen {key} venter ikke på svar lige nu."),
+        Refusal.REQUESTER: ("Du kan ikke afgøre din egen ansøgning",
+                      "Du har selv søgt om {key}, så en anden skal godkende den. Trinnet er "
+                      "ikke ændret."),
+        Refusal.NOT_APPROVER: ("Trinnet er ikke dit",
+                         "Kun godkenderen eller dennes stedfortræder i dag kan afgøre trinnet "
+                         "for ansøgningen {key}."),
     },
     "en": {
         Refusal.INVALID: ("This link does not work",
@@ -153,6 +159,12 @@ REFUSALS: Final[dict[str, dict[Refusal, tuple[str, str]]]] = {
                    "Request {key} is {state}, so it can no longer be answered."),
         Refusal.INACTIVE: ("This stage is not open",
                      "Your stage of request {key} is not waiting for an answer right now."),
+        Refusal.REQUESTER: ("You cannot decide your own request",
+                      "You asked for {key} yourself, so someone else must approve it. The "
+                      "stage is unchanged."),
+        Refusal.NOT_APPROVER: ("This stage is not yours",
+                         "Only the approver or their substitute today can decide the stage "
+                         "of request {key}."),
     },
 }
 

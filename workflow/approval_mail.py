@@ -37,6 +37,11 @@ DECISION_TEXT = {
     "da": {"approve": "godkendt", "reject": "afvist"},
     "en": {"approve": "approved", "reject": "rejected"},
 }
+# A consultation's answer is advice, never an approval or a rejection (issue 10).
+CONSULT_TEXT = {
+    "da": {"approve": "høringssvar: for", "reject": "høringssvar: imod"},
+    "en": {"approve": "consultation: in favour", "reject": "consultation: against"},
+}
 
 
 def _language(person: PersonView) -> str:
@@ -196,7 +201,8 @@ def outcome_mail(request: RequestView, *, approved: bool, ctx: WorkflowContext) 
         {
             "stage": _stage_title(s, language),
             "who": _who(s),
-            "decision": DECISION_TEXT[language].get(s.decision or "", "–"),
+            "decision": (CONSULT_TEXT if s.stage_kind == "consult" else DECISION_TEXT)[
+                language].get(s.decision or "", "–"),
             "comment": s.comment,
         }
         for s in request.steps

@@ -8,13 +8,21 @@ from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
 from db.requests import LineFacts
-from domain.answering import answer_refusal, refusal_detail, reply_word
+from domain.answering import (
+    answer_refusal,
+    answerer_refusal,
+    principal_of,
+    refusal_detail,
+    reply_word,
+)
 from domain.approval_state import RequestState, StepState, Verdict, decide
 from domain.errors import Refusal
 from models import ApprovalStep, ApprovalToken, BudgetRequest
 from workflow.approval_mail import outcome_mail
 from workflow.context import WorkflowContext
+from workflow.delegations import covers_on
 from workflow.outbox import enqueue
+from workflow.step_holders import covers_on_day, place_steps
 from workflow.steps import (
     apply_step_changes,
     mail_activated,
@@ -104,7 +112,10 @@ def apply_decision(
     token = session.get(ApprovalToken, token_id) if token_id is not None else None
     if token_id is not None and token is None:
         return DecisionResult(False, request.key, request.state, Refusal.INVALID, "no such token")
-    refusal = answer_refusal(step, request, token, now=ctx.now)
+    refusal = answer_refusal(step, request, token, now=ctx.now) or answerer_refusal(
+        step, person=acting_person_id if acting_person_id is not None else step.approver_id,
+        requester=request.requester_id, day=ctx.today,
+        delegations=covers_on(session, principal_of(step), ctx.today))
     if refusal is not None:
         detail = refusal_detail(refusal, step=step, request=request, token=token)
         return DecisionResult(False, request.key, request.state, refusal, detail)
@@ -152,6 +163,10 @@ def apply_decision(
     by_id[step_id].state = new_state
     followers = [(sid, state) for sid, state in outcome.step_changes if sid != step_id]
     activated = apply_step_changes(session, followers, steps=by_id, ctx=ctx)
+    if activated:  # a later stage starts today: its steps go to whoever holds them today
+        place_steps(session, [by_id[sid] for sid in activated], requester_id=request.requester_id,
+                    covers=covers_on_day(session, ctx.today), day=ctx.today)
+        people |= person_views(session, people_of(request, all_steps) - people.keys())
     events = [
         NewEvent(
             "step.decided",

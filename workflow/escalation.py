@@ -6,11 +6,15 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from db.audit import NewEvent
+from domain.answering import holder_on
 from domain.approval_policy import ApproverRef
 from domain.approval_state import StepEvent, StepState, next_step_state
+from domain.escalation_chain import next_in_chain
 from models import ApprovalStep, BudgetRequest, Person
 from models.approvals import ApprovalStepBase
 from workflow.context import WorkflowContext
+from workflow.escalation_end import had_step, tell_admins_exhausted
+from workflow.step_holders import covers_on_day
 from workflow.steps import lock_request, mail_activated, revoke_tokens
 
 
@@ -38,7 +42,8 @@ def _resolve(session: Session, ref: ApproverRef | None) -> list[Person]:
 def escalation_target(
     session: Session, step: ApprovalStep, request: BudgetRequest, *, ctx: WorkflowContext
 ) -> Person | None:
-    """The policy's escalate_to, else the approver's manager; never the requester or approver."""
+    """The policy's escalate_to, else the approver's manager; never the requester, never anyone
+    who already had the step (so escalation cannot go round in a circle and always ends)."""
     stage = next(
         (s for s in ctx.policy(request.policy_name).stages if s.key == step.stage_key), None
     )
@@ -50,8 +55,10 @@ def escalation_target(
             manager = session.get(Person, person.manager_id)
             if manager is not None and manager.active:
                 candidates.append(manager)
-    excluded = {request.requester_id, step.approver_id}
-    return next((p for p in candidates if p.id not in excluded), None)
+    by_id = {p.id or 0: p for p in candidates}
+    chosen = next_in_chain([p.id or 0 for p in candidates], had=had_step(session, step),
+                           requester=request.requester_id)
+    return by_id[chosen] if chosen is not None else None
 
 
 def escalate_step(
@@ -67,14 +74,16 @@ def escalate_step(
         return EscalationResult(False, None, None, f"step is {step.state}")
     target = escalation_target(session, step, request, ctx=ctx)
     if target is None:
-        events.append(
-            NewEvent(
-                "step.escalation_impossible",
-                f"request:{request.key}",
-                details={"step": step_id, "reason": reason},
-            )
-        )
+        tell_admins_exhausted(session, step, request, reason=reason, ctx=ctx, events=events)
         return EscalationResult(False, None, None, "no escalation target")
+    # On a day the target is away, their substitute holds the step on their behalf.
+    holder = holder_on(target.id or 0, requester=request.requester_id,
+                       delegations=covers_on_day(session, ctx.today), day=ctx.today)
+    approver_id, behalf_id = target.id or 0, step.on_behalf_of_id or step.approver_id
+    if holder is not None and holder[1] is not None and holder[0] not in had_step(session, step):
+        approver_id, behalf_id = holder[0], holder[1]
+        substitute = session.get(Person, approver_id)
+        target = substitute if substitute is not None else target
     step.state = next_step_state(
         step.state, event=StepEvent.VOID, request_key=request.key, step=step_id
     )
@@ -88,7 +97,7 @@ def escalate_step(
         **stage, "state": StepState.PENDING, "comment": "", "reminders_sent": 0,
         "clarifications_sent": 0, "note": f"escalation of step {step_id}: {reason}"[:500],
         "due_date": due, "activated_at": ctx.now}, request_id=step.request_id,
-        approver_id=target.id or 0, on_behalf_of_id=step.on_behalf_of_id or step.approver_id,
+        approver_id=approver_id, on_behalf_of_id=behalf_id,
         escalated_from_id=step_id, created_at=ctx.now)
     session.add(escalated)
     session.flush()

@@ -16,6 +16,7 @@ from models.outbox import NewMail
 from workflow.context import WorkflowContext
 from workflow.escalation import escalate_step
 from workflow.outbox import enqueue
+from workflow.step_holders import retarget_pending
 from workflow.steps import issue_tokens
 from workflow.tokens import sign_link
 from workflow.views import PersonView, person_views
@@ -32,6 +33,7 @@ class FollowUpReport:
     escalated: list[str] = field(default_factory=list)
     not_escalated: list[str] = field(default_factory=list)
     closed_day: bool = False
+    moved: int = 0
 
 
 def _due_steps(session: Session) -> list[tuple[ApprovalStep, BudgetRequest]]:
@@ -77,6 +79,10 @@ def follow_up(session: Session, *, ctx: WorkflowContext) -> FollowUpReport:
         report.closed_day = True
         return report
     events: list[NewEvent] = []
+    # Delegations that started or ended since the last run: steps go to today's holder first,
+    # so digests and escalation reach someone who is at work.
+    report.moved = len(retarget_pending(session, ctx=ctx, events=events,
+                                        why=f"stedfortræderaftaler {ctx.today.isoformat()}"))
     remind: dict[int, list[tuple[ApprovalStep, BudgetRequest]]] = defaultdict(list)
     for step, request in _due_steps(session):
         if step.due_date is None:

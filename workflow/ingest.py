@@ -18,10 +18,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from db.audit import NewEvent, append_events
-from domain.answering import answer_refusal, refusal_detail, reply_word
+from domain.answering import (
+    answer_refusal,
+    answerer_refusal,
+    principal_of,
+    refusal_detail,
+    reply_word,
+)
 from domain.approval_state import Verdict
 from domain.authentication import accepted, assess
 from domain.bounces import bounce_mismatch
+from domain.errors import Refusal
 from domain.replies import Decision, VerdictKind
 from mail.inbound_parse import (
     InboundParseError,
@@ -31,10 +38,18 @@ from mail.inbound_parse import (
     verp_address,
 )
 from mail.reply_reading import read_reply
-from models import ApprovalStep, ApprovalToken, BudgetRequest, Delegation, InboundMessage, Outbox
+from models import (
+    ApprovalStep,
+    ApprovalToken,
+    BudgetRequest,
+    InboundMessage,
+    Outbox,
+    Person,
+)
 from workflow.approval_mail import notice_mail
 from workflow.context import WorkflowContext
 from workflow.decisions import apply_decision
+from workflow.delegations import covers_on
 from workflow.escalation import escalate_step
 from workflow.outbox import enqueue
 from workflow.tokens import token_hash
@@ -277,14 +292,16 @@ def _classify(
     key, sid = request.key, step.id or 0
     people = person_views(session, {step.approver_id})
     approver = people[step.approver_id]
-    acting = _acting_person(
-        session, parsed.from_address, step=step, approver_email=approver.email, ctx=ctx
+    acting, who = _acting_person(
+        session, parsed.from_address, step=step, request=request, approver_email=approver.email,
+        ctx=ctx,
     )
-    if acting is None:
+    if acting is None or who is not None:
+        why = who or Refusal.NOT_APPROVER
+        detail = refusal_detail(why, step=step, request=request, token=None)
         return (
-            IngestResult(
-                "refused-sender", f"{parsed.from_address} is not the approver", key, sid, mid
-            ),
+            IngestResult(f"refused-{reply_word(why)}",
+                         f"{parsed.from_address} may not answer: {detail}", key, sid, mid),
             True,
             _Notice(sid, step.approver_id, "foreign_sender", parsed.from_address),
         )
@@ -341,27 +358,16 @@ def _classify(
 
 
 def _acting_person(
-    session: Session, sender: str, *, step: ApprovalStep, approver_email: str, ctx: WorkflowContext
-) -> int | None:
-    """The approver, the person they stand in for, or a substitute on a delegation today."""
-    if sender == approver_email.lower():
-        return step.approver_id
-    if step.on_behalf_of_id:
-        original = person_views(session, {step.on_behalf_of_id})[step.on_behalf_of_id]
-        if original.email.lower() == sender:
-            return original.id
-    rows = session.execute(
-        select(Delegation).where(
-            col(Delegation.person_id) == step.approver_id,
-            col(Delegation.starts) <= ctx.today,
-            col(Delegation.ends) >= ctx.today,
-        )
-    ).scalars()
-    for delegation in rows:
-        substitute = person_views(session, {delegation.substitute_id})[delegation.substitute_id]
-        if substitute.email.lower() == sender:
-            return substitute.id
-    return None
+    session: Session, sender: str, *, step: ApprovalStep, request: BudgetRequest,
+    approver_email: str, ctx: WorkflowContext,
+) -> tuple[int | None, Refusal | None]:
+    """Who answered (by From address), and why they may not (the one rule), if they may not."""
+    person = step.approver_id if sender == approver_email.lower() else session.execute(
+        select(col(Person.id)).where(col(Person.email) == sender)).scalar_one_or_none()
+    refusal = answerer_refusal(
+        step, person=person, requester=request.requester_id,
+        delegations=covers_on(session, principal_of(step), ctx.today), day=ctx.today)
+    return person, refusal
 
 
 def _bounce(

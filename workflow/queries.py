@@ -1,12 +1,13 @@
 """Read-only queries the faces show (CLI lists, JSON documents): each opens its own session."""
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
-from db.audit import ChainReport, verify_chain
+from db.audit import ChainReport, NewEvent, append_events, verify_chain
+from db.engine import transaction
 from models import Delegation, Grant, Outbox, Person, Reminder
 from workflow.request_json import request_by_key, request_list
 
@@ -62,6 +63,12 @@ def audit_report(engine: Engine) -> ChainReport:
     """The audit hash chain, recomputed."""
     with Session(engine) as session:
         return verify_chain(session)
+
+
+def seal_audit(engine: Engine, *, now: datetime) -> None:
+    """Append one keyed event, so the unkeyed events before the key are anchored under it."""
+    with transaction(engine) as session:
+        append_events(session, [NewEvent("audit.sealed", "audit")], now=now)
 
 
 def request_document_of(engine: Engine, key: str) -> dict[str, Any] | None:

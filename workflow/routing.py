@@ -16,7 +16,7 @@ from domain.approval_state import (
     StepState,
     next_request_state,
     start,
-    void_for_new_version,
+    supersede_for_new_version,
 )
 from models import ApprovalStep, Delegation, Person
 from workflow.context import WorkflowContext
@@ -28,6 +28,7 @@ from workflow.steps import (
     revoke_tokens,
     snapshot,
 )
+from workflow.version_notices import tell_superseded
 
 
 @dataclass(frozen=True)
@@ -155,19 +156,26 @@ def submit(
 
 
 def resubmit_revised(session: Session, request_id: int, *, ctx: WorkflowContext) -> SubmitResult:
-    """A pending request got a new version: void the open steps and route it again."""
+    """A pending request got a new version: every step of the old one reads `superseded`, the
+    people whose decision or open step that voided are told with what changed (unless the new
+    routing mails them at once), and the request is routed again."""
     request = lock_request(session, request_id=request_id)
     old_steps = list(
         session.execute(
             select(ApprovalStep).where(
                 col(ApprovalStep.request_id) == request.id,
-                col(ApprovalStep.state).in_([StepState.WAITING, StepState.PENDING]),
+                col(ApprovalStep.version) != request.version,
+                col(ApprovalStep.state) != StepState.SUPERSEDED,
             )
         ).scalars()
     )
     people, emails, _ = people_facts(session)
     del people
-    changes = void_for_new_version(snapshot(old_steps, emails), request_key=request.key)
+    told = [(s.approver_id, s.stage_title_da, s.stage_title_en, s.stage_kind, s.state,
+             s.decision)
+            for s in old_steps if s.state in (StepState.PENDING, StepState.APPROVED,
+                                              StepState.REJECTED)]
+    changes = supersede_for_new_version(snapshot(old_steps, emails), request_key=request.key)
     apply_step_changes(session, changes, steps={s.id or 0: s for s in old_steps}, ctx=ctx)
     revoke_tokens(session, [s.id or 0 for s in old_steps], now=ctx.now)
     request.state = next_request_state(
@@ -185,4 +193,6 @@ def resubmit_revised(session: Session, request_id: int, *, ctx: WorkflowContext)
         ],
         now=ctx.now,
     )
-    return submit(session, request.key, ctx=ctx)
+    result = submit(session, request.key, ctx=ctx)
+    tell_superseded(session, request, told, skip=set(result.mailed_to), ctx=ctx)
+    return result

@@ -287,7 +287,8 @@ def test_reply_to_an_old_version_is_refused_and_the_new_mail_lists_the_change(
     assert flow.reply(old_director_mail, sender=DIRECTOR, text="GODKEND") == "refused-outdated"
     assert flow.reply(first, sender=KAREN, text="AFVIS") == "refused-outdated"
     steps = steps_of(flow.engine, KEY)
-    assert [s.state for s in steps if s.version == old_version] == ["approved", "void", "void"]
+    # issue 10: a replaced version reads superseded, its approval included (was approved/void/void)
+    assert [s.state for s in steps if s.version == old_version] == ["superseded"] * 3
     assert [s.state for s in steps if s.version != old_version] == [
         "pending", "waiting", "waiting"]
     flow.deliver()

@@ -25,7 +25,7 @@ from domain.approval_state import (
     next_request_state,
     next_step_state,
     start,
-    void_for_new_version,
+    supersede_for_new_version,
 )
 
 R, RE, S, SE = RequestState, RequestEvent, StepState, StepEvent
@@ -49,6 +49,13 @@ EXPECTED_STEP_ROWS = [
     (S.PENDING, SE.REJECT, S.REJECTED),
     (S.PENDING, SE.SKIP, S.SKIPPED),
     (S.PENDING, SE.VOID, S.VOID),
+    # issue 10: a new version supersedes every step of the old one, whatever it reads
+    (S.WAITING, SE.SUPERSEDE, S.SUPERSEDED),
+    (S.PENDING, SE.SUPERSEDE, S.SUPERSEDED),
+    (S.APPROVED, SE.SUPERSEDE, S.SUPERSEDED),
+    (S.REJECTED, SE.SUPERSEDE, S.SUPERSEDED),
+    (S.SKIPPED, SE.SUPERSEDE, S.SUPERSEDED),
+    (S.VOID, SE.SUPERSEDE, S.SUPERSEDED),
 ]
 
 
@@ -242,11 +249,14 @@ def test_deciding_on_a_finished_request_raises() -> None:
                request_state=R.PENDING)
 
 
-def test_void_for_new_version_voids_open_steps_and_keeps_history() -> None:
+def test_a_new_version_supersedes_every_step_of_the_old_one_decided_or_not() -> None:
     steps = started([snap(1, "chef"), snap(2, "chef", mode="all"), snap(3, "sd", 2)])
     steps = [replace(s, mode="all") for s in steps]
     steps, _ = act(steps, 1, Verdict.APPROVE)
-    assert void_for_new_version(steps, request_key=KEY) == [(2, S.VOID), (3, S.VOID)]
+    assert supersede_for_new_version(steps, request_key=KEY) == [
+        (1, S.SUPERSEDED), (2, S.SUPERSEDED), (3, S.SUPERSEDED)]
+    replaced = [replace(s, state=S.SUPERSEDED) for s in steps]
+    assert supersede_for_new_version(replaced, request_key=KEY) == []
 
 
 # --- property: random policies, random decisions ---------------------------------------------
