@@ -1,15 +1,13 @@
 """`bevilling requests …`, `replies …` and `delegations …`: the approval side of the CLI."""
 
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from cli.common import engine, fail, parse_day, print_json, settings
-from workflow.context import token_secret
-from workflow.delegations import add_delegation
-from workflow.queries import delegation_rows, request_document_of, request_documents
 
 requests_app = typer.Typer(help="Budget requests and their approval steps.", no_args_is_help=True)
 replies_app = typer.Typer(help="Inbound approval replies.", no_args_is_help=True)
@@ -21,9 +19,15 @@ def requests_submit(
     key: Annotated[str, typer.Argument(help="Request key, e.g. STS-2027.")],
 ) -> None:
     """Run the route-budget-request flow: record the steps and mail the first approvers."""
-    from flows.approvals import route_budget_request
+    from cli.stack import run_flow_command
+    from flows.runtime import utc_now
+    from workflow.commands import submit_request
 
-    summary = route_budget_request(request_key=key)
+    summary = run_flow_command(
+        settings(), deployment="route-budget-request/route-budget-request",
+        flow="flows.approvals:route_budget_request", parameters={"request_key": key},
+        direct=lambda: submit_request(key, settings=settings(), engine=engine(), now=utc_now(),
+                                      actor="bevilling requests submit"))
     typer.echo(
         f"{key} (version {summary['version']}): {summary['steps']} steps; "
         f"approval mail to {', '.join(summary['mailed_to'])}"
@@ -36,6 +40,8 @@ def requests_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the documented JSON.")] = False,
 ) -> None:
     """Show a request with its steps: approver, on-behalf-of, state, decision, channel, time."""
+    from workflow.queries import request_document_of
+
     document = request_document_of(engine(), key)
     if document is None:
         fail(f"no budget request with key {key!r}", code=2)
@@ -61,12 +67,28 @@ def requests_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List requests with state and yearly amounts."""
+    from workflow.queries import request_documents
+
     rows = request_documents(engine())
     if as_json:
         print_json(rows)
         return
     for row in rows:
         typer.echo(f"{row['key']:<18} {row['state']:<9} {row['category']:<13} {row['title']}")
+        yearly = row["yearly_amounts"]
+        if yearly:
+            typer.echo("  " + "; ".join(f"{year}: {_span(money)} kr."
+                                        for year, money in sorted(yearly.items())))
+        elif row.get("amounts_note"):
+            typer.echo(f"  {row['amounts_note']}")
+
+
+def _span(money: dict[str, str | None]) -> str:
+    """`1.300.000` or `1.300.000–2.000.000` (Danish thousands separator, whole kroner)."""
+    low = Decimal(money["amount"] or "0")
+    high = Decimal(money["amount_max"] or money["amount"] or "0")
+    text = f"{int(low):,}".replace(",", ".")
+    return text if high == low else f"{text}–{int(high):,}".replace(",", ".")
 
 
 @replies_app.command("ingest")
@@ -75,6 +97,7 @@ def replies_ingest(
 ) -> None:
     """Ingest replies through the same path as the SMTP receiver and the IMAP poller."""
     from flows.runtime import utc_now
+    from workflow.context import token_secret
     from workflow.inbound import ingest_raw, read_sources
 
     current = settings()
@@ -109,6 +132,7 @@ def delegations_add(
     if first is None or last is None or last < first:
         fail("--to must not be before --from", code=2)
     from flows.runtime import utc_now
+    from workflow.delegations import add_delegation
 
     add_delegation(engine(), person=person, substitute=substitute, starts=first, ends=last,
                    now=utc_now())
@@ -120,6 +144,8 @@ def delegations_list(
     on: Annotated[str | None, typer.Option(help="Only those covering this day.")] = None,
 ) -> None:
     """List delegations."""
+    from workflow.queries import delegation_rows
+
     day: date | None = parse_day(on, option="--on")
     for row in delegation_rows(engine(), on=day):
         typer.echo(f"{row['person']} → {row['substitute']}  {row['starts']} – {row['ends']}")
@@ -128,9 +154,15 @@ def delegations_list(
 @requests_app.command("follow-up")
 def requests_follow_up() -> None:
     """Run the escalate-approvals flow now: digest reminders, then escalation of overdue steps."""
-    from flows.escalation import escalate_approvals
+    from cli.stack import run_flow_command
+    from flows.runtime import utc_now
+    from workflow.commands import remind_and_escalate_now
 
-    summary = escalate_approvals()
+    summary = run_flow_command(
+        settings(), deployment="escalate-approvals/escalate-approvals",
+        flow="flows.escalation:escalate_approvals", parameters={},
+        direct=lambda: remind_and_escalate_now(settings=settings(), engine=engine(),
+                                               now=utc_now()))
     if summary.get("closed_day"):
         typer.echo("today is not a working day: nobody was reminded or escalated")
         return

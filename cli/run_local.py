@@ -47,17 +47,6 @@ def wait_for_http(url: str, *, timeout: float, process: subprocess.Popen[bytes])
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
-def local_token_secret() -> str:
-    """A random link-signing key kept in var/ for this machine's local runs (never committed)."""
-    path = VAR / "token-secret"
-    if not path.exists():
-        import secrets
-
-        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
-        path.chmod(0o600)
-    return path.read_text(encoding="utf-8").strip()
-
-
 def main() -> None:
     """Start everything, trigger one deadline check and delivery, then wait for Ctrl-C."""
     started = time.monotonic()
@@ -78,8 +67,6 @@ def main() -> None:
         say(f"Prefect server database: {PREFECT_PG_URL}")
     elif PREFECT_DB != "sqlite":
         raise SystemExit(f"PREFECT_DB must be sqlite or postgres, not {PREFECT_DB!r}")
-    if not env.get("BEVILLING_TOKEN_SECRET") and not env.get("BEVILLING_TOKEN_SECRET_BLOCK"):
-        env["BEVILLING_TOKEN_SECRET"] = local_token_secret()
     bevilling = str(BIN / "bevilling")
     subprocess.run([bevilling, "init"], check=True, env=env)
     subprocess.run([bevilling, "load", str(SEED)], check=True, env=env)
