@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from cli.common import engine, fail, settings
+from cli.common import command_group, engine, fail, settings
 
-inbound_app = typer.Typer(help="Receive approval replies and bounces over SMTP.",
+inbound_app = command_group(help="Receive approval replies and bounces over SMTP.",
                           no_args_is_help=True)
 
 

@@ -4,7 +4,6 @@
 Each command imports what it needs when it runs, so `bevilling --help` answers at once.
 """
 
-import asyncio
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
@@ -12,17 +11,25 @@ from typing import Annotated
 import typer
 
 from cli import web_cli
-from cli.common import ErrorReportingGroup, engine, fail, parse_day, print_json, settings
+from cli.common import (
+    ErrorReportingGroup,
+    command_group,
+    engine,
+    fail,
+    parse_day,
+    print_json,
+    settings,
+)
 from cli.inbound_cli import inbound_app
 from cli.requests_cli import delegations_app, replies_app, requests_app
 
-app = typer.Typer(cls=ErrorReportingGroup,
+app = command_group(cls=ErrorReportingGroup,
                   help="bevilling – grant deadlines and budget approvals by e-mail "
                        "(Aarhus Kommune, Borgmesterens Afdeling).", no_args_is_help=True)
-grants_app = typer.Typer(help="The grant register.", no_args_is_help=True)
-reminders_app = typer.Typer(help="The reminder ledger.", no_args_is_help=True)
-outbox_app = typer.Typer(help="Outgoing mail.", no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+grants_app = command_group(help="The grant register.", no_args_is_help=True)
+reminders_app = command_group(help="The reminder ledger.", no_args_is_help=True)
+outbox_app = command_group(help="Outgoing mail.", no_args_is_help=True)
+audit_app = command_group(help="The hash-chained audit log.", no_args_is_help=True)
 app.add_typer(grants_app, name="grants")
 app.add_typer(reminders_app, name="reminders")
 app.add_typer(outbox_app, name="outbox")
@@ -109,6 +116,8 @@ def deadlines(
 @outbox_app.command("deliver")
 def outbox_deliver() -> None:
     """Run the deliver-outbox flow: send every due mail."""
+    import asyncio
+
     from cli.stack import run_flow_command
     from workflow.delivery import drain_outbox
 

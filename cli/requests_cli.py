@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from cli.common import engine, fail, parse_day, print_json, settings
+from cli.common import command_group, engine, fail, parse_day, print_json, settings
 
-requests_app = typer.Typer(help="Budget requests and their approval steps.", no_args_is_help=True)
-replies_app = typer.Typer(help="Inbound approval replies.", no_args_is_help=True)
-delegations_app = typer.Typer(help="Substitutes for absent approvers.", no_args_is_help=True)
+requests_app = command_group(help="Budget requests and their approval steps.", no_args_is_help=True)
+replies_app = command_group(help="Inbound approval replies.", no_args_is_help=True)
+delegations_app = command_group(help="Substitutes for absent approvers.", no_args_is_help=True)
 
 
 @requests_app.command("submit")

@@ -4,9 +4,9 @@ from typing import Annotated
 
 import typer
 
-from cli.common import settings
+from cli.common import command_group, settings
 
-app = typer.Typer(help="The approvers' web pages.")
+app = command_group(help="The approvers' web pages.")
 
 
 @app.command("web")
