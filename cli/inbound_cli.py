@@ -30,7 +30,10 @@ def inbound_serve(
     from workflow.context import make_context
 
     current = settings()
+    from workflow.events import prepare_events
+
     make_context(current, now=datetime.now(UTC))  # fail now, not at the first reply
+    prepare_events()
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

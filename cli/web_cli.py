@@ -17,5 +17,8 @@ def web(
 ) -> None:
     """Serve the confirm pages of approval links (set BEVILLING_WEB_BASE_URL to their address)."""
     from web.server import serve
+    from workflow.events import prepare_events
 
+    if prepare_events():
+        typer.echo("decisions emit Prefect events: deliver-outbox starts at once", err=True)
     serve(settings(), host=host, port=port)

@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from flows import runtime
 from workflow.commands import submit_request
+from workflow.events import OUTBOX_ENQUEUED, announce
 from workflow.reports import pending_approvals
 
 
@@ -19,6 +20,8 @@ def record_steps_and_enqueue_mails(request_key: str) -> dict[str, Any]:
     get_run_logger().info(
         "%s: %d steps, mailed %s", request_key, summary["steps"], ", ".join(summary["mailed_to"])
     )
+    announce(OUTBOX_ENQUEUED, count=len(summary["mailed_to"]), source="route-budget-request",
+             request_key=request_key)
     return summary
 
 
@@ -42,3 +45,10 @@ def route_budget_request(request_key: str) -> dict[str, Any]:
     summary = record_steps_and_enqueue_mails(request_key)
     publish_pending_approvals()
     return summary
+
+
+@flow(name="refresh-pending-approvals", flow_run_name="refresh-pending-approvals",
+      log_prints=True)
+def refresh_pending_approvals() -> int:
+    """Republish the pending-approvals table (triggered by every decision)."""
+    return publish_pending_approvals()

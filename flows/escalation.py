@@ -8,6 +8,7 @@ from prefect import flow, get_run_logger, task
 from flows import runtime
 from flows.approvals import publish_pending_approvals
 from workflow.commands import remind_and_escalate_now
+from workflow.events import OUTBOX_ENQUEUED, announce
 
 
 @task(name="remind-and-escalate")
@@ -17,6 +18,8 @@ def remind_and_escalate(now: datetime | None = None) -> dict[str, Any]:
                                       now=now or runtime.utc_now())
     get_run_logger().info("%d digests for %d steps; escalated %d", summary["digests"],
                           summary["reminded_steps"], len(summary["escalated"]))
+    announce(OUTBOX_ENQUEUED, count=summary["digests"] + len(summary["escalated"]),
+             source="escalate-approvals")
     return summary
 
 
