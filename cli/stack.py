@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from config.settings import Settings
+from config.settings import Settings, get_settings
 
 T = TypeVar("T")
 PROBE_TIMEOUT_SECONDS = 0.5
@@ -30,6 +30,7 @@ class Stack:
 
     api_url: str
     prefect_home: str | None
+    web_base_url: str | None = None
 
     @property
     def ui_url(self) -> str:
@@ -59,8 +60,9 @@ def find_stack(settings: Settings) -> Stack | None:
     api_url = recorded.get("api_url") if isinstance(recorded, dict) else None
     if not isinstance(api_url, str) or not _answers(api_url):
         return None
-    home = recorded.get("prefect_home")
-    return Stack(api_url, home if isinstance(home, str) else None)
+    home, web = recorded.get("prefect_home"), recorded.get("web_base_url")
+    return Stack(api_url, home if isinstance(home, str) else None,
+                 web if isinstance(web, str) else None)
 
 
 def run_flow_command(settings: Settings, *, deployment: str, flow: str,
@@ -75,6 +77,10 @@ def run_flow_command(settings: Settings, *, deployment: str, flow: str,
     os.environ["PREFECT_API_URL"] = stack.api_url
     if stack.prefect_home:
         os.environ.setdefault("PREFECT_HOME", stack.prefect_home)
+    if stack.web_base_url and "BEVILLING_WEB_BASE_URL" not in os.environ:
+        # The links this run signs must point at the stack's confirm page.
+        os.environ["BEVILLING_WEB_BASE_URL"] = stack.web_base_url
+        get_settings.cache_clear()
     result, run_id = _run_on_server(deployment=deployment, flow=flow, parameters=parameters)
     where = f"{stack.ui_url}/runs/flow-run/{run_id}" if run_id else stack.ui_url
     typer.echo(f"ran as a flow run on the Prefect server: {where}", err=True)
