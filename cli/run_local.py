@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ PREFECT_PG_URL = os.environ.get(
 BIN = Path(sys.executable).parent
 
 
-class Stop(Exception):
+class _Stop(Exception):  # a control-flow signal, not an error of the tree
     """The first Ctrl-C or SIGTERM: leave the main loop and shut down."""
 
 
@@ -146,24 +147,37 @@ class LocalStack:
         say("stopped everything")
 
 
-def stop_on_signals() -> None:
-    """The first SIGINT or SIGTERM raises Stop (LocalStack.stop then takes the later ones)."""
+def supervise(stack: LocalStack, body: Callable[[], None]) -> bool:
+    """Run `body` until it returns or the first SIGINT/SIGTERM; always stop the stack after.
+
+    False when the stack could not start. Later signals only print that it is stopping: a
+    terminal's Ctrl-C reaches the whole process group, and impatient people press it twice.
+    """
     def on_signal(*_: Any) -> None:
-        raise Stop
+        raise _Stop
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
+    try:
+        body()
+    except _Stop:
+        say("stopping")
+    except (RuntimeError, TimeoutError) as exc:
+        say(f"cannot start: {exc}")
+        return False
+    finally:
+        stack.stop()
+    return True
 
 
 def main() -> None:
     """Start everything, trigger one deadline check and delivery, then wait for Ctrl-C."""
     started = time.monotonic()
     VAR.mkdir(exist_ok=True)
-    stop_on_signals()
     stack = LocalStack(stack_environment())
     bevilling = str(BIN / "bevilling")
-    failed = False
-    try:
+
+    def body() -> None:
         stack.run([bevilling, "init"])  # also writes var/token-secret (mode 600) the first time
         stack.run([bevilling, "load", str(SEED)])
         say(f"starting Prefect server on 127.0.0.1:{UI_PORT} (log: var/prefect-server.log)")
@@ -207,14 +221,8 @@ def main() -> None:
         while all(child.poll() is None for child in stack.children):
             time.sleep(1)
         say("a process stopped unexpectedly; see the logs in var/")
-    except Stop:
-        say("stopping")
-    except (RuntimeError, TimeoutError) as exc:
-        say(f"cannot start: {exc}")
-        failed = True
-    finally:
-        stack.stop()
-    if failed:
+
+    if not supervise(stack, body):
         raise SystemExit(1)
 
 

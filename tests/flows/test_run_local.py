@@ -17,20 +17,18 @@ SLOW_CHILD = ("import signal, sys, time\n"
 SUPERVISOR = f"""
 import sys, time
 from pathlib import Path
-from cli.run_local import LocalStack, Stop, stop_on_signals
+from cli.run_local import LocalStack, supervise
 
-stop_on_signals()
 stack = LocalStack({{}}, var=Path(sys.argv[1]))
 stack.stack_file.write_text("{{}}", encoding="utf-8")
-try:
+
+def body():
     child = stack.start([sys.executable, "-c", {SLOW_CHILD!r}], "child.log")
     print("child", child.pid, flush=True)
     while True:
         time.sleep(0.1)
-except Stop:
-    print("stopping", flush=True)
-finally:
-    stack.stop()
+
+sys.exit(0 if supervise(stack, body) else 1)
 """
 
 
