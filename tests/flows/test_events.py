@@ -62,7 +62,8 @@ async def test_the_event_starts_a_deliver_outbox_run_within_seconds(
     async with get_client() as client:
         while not runs and time.monotonic() - started < 30:
             await asyncio.sleep(0.25)
-            runs = await client.read_flow_runs(
+            runs = [run for run in await client.read_flow_runs(
                 deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
+                if not run.auto_scheduled]  # the 10-minute safety net schedules runs too
     assert len(runs) == 1, "no deliver-outbox run was created for the event"
     assert time.monotonic() - started < 10
