@@ -1,19 +1,23 @@
 """`bevilling inbound …`: the SMTP receiver for approval replies and bounces."""
 
+import re
 import signal
+import smtplib
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from cli.common import engine, fail, settings
+from cli.common import command_group, engine, fail, settings
 
 # Raw bytes of quarantined mail older than BEVILLING_INBOUND_RAW_RETENTION_DAYS are dropped.
 PRUNE_EVERY_SECONDS = 3600.0
+LOCAL_MAILDIR = Path(__file__).resolve().parents[1] / "var" / "mail"  # `make run`'s sink
 
-inbound_app = typer.Typer(help="Receive approval replies and bounces over SMTP.",
+inbound_app = command_group(help="Receive approval replies and bounces over SMTP.",
                           no_args_is_help=True)
 
 
@@ -35,7 +39,10 @@ def inbound_serve(
     from workflow.inbound import prune_raw_messages
 
     current = settings()
+    from workflow.events import prepare_events
+
     make_context(current, now=datetime.now(UTC))  # fail now, not at the first reply
+    prepare_events()
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -61,3 +68,61 @@ def inbound_serve(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     typer.echo("stopped")
+
+
+@inbound_app.command("answer")
+def inbound_answer(
+    words: Annotated[list[str] | None, typer.Argument(
+        help="The reply's first line: GODKEND or AFVIS, then an optional comment.")] = None,
+    to: Annotated[str | None, typer.Option(
+        help="Answer the newest approval mail sent to this address (default: the newest).")] = None,
+    maildir: Annotated[Path, typer.Option(help="The local SMTP sink's Maildir.")] = LOCAL_MAILDIR,
+    host: Annotated[str, typer.Option(help="The receiver (`bevilling inbound serve`).")] =
+        "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The receiver's port.", min=1, max=65535)] = 2525,
+    link: Annotated[bool, typer.Option(
+        "--link", help="Only print the mail's confirm link, to answer in the browser.")] = False,
+) -> None:
+    """For trying the loop locally (`make run`): reply to an approval mail from the sink.
+
+    The reply goes from the approver's address to the mail's Reply-To through the SMTP receiver,
+    exactly like a reply from a mail client; `--link` prints the confirm link instead.
+    """
+    from email import policy
+    from email.message import EmailMessage
+    from email.parser import BytesParser
+    from email.utils import make_msgid
+
+    candidates = sorted((p for sub in ("new", "cur") if (maildir / sub).is_dir()
+                         for p in (maildir / sub).iterdir()),
+                        key=lambda p: p.stat().st_mtime, reverse=True)
+    original: EmailMessage | None = None
+    for path in candidates:
+        message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+        reply_to = str(message.get("Reply-To", ""))
+        if "approvals+" in reply_to and (to is None or to.lower() in str(message["To"]).lower()):
+            original = message
+            break
+    if original is None:
+        fail(f"no approval mail{' to ' + to if to else ''} in {maildir}", code=4)
+    body = original.get_body(preferencelist=("plain",))
+    text = body.get_content() if body is not None else ""
+    if link:
+        found = re.search(r"https?://\S+/confirm/\S+", text)
+        if found is None:
+            fail("the mail holds no confirm link", code=4)
+        typer.echo(found.group(0))
+        return
+    first_line = " ".join(words or ["GODKEND"])
+    reply = EmailMessage()
+    reply["From"] = str(original["To"])
+    reply["To"] = str(original["Reply-To"])
+    reply["Subject"] = f"SV: {original['Subject']}"
+    reply["Message-ID"] = make_msgid(domain="local.test")
+    reply["In-Reply-To"] = str(original["Message-ID"])
+    reply["References"] = str(original["Message-ID"])
+    reply.set_content(f"{first_line}\n")
+    with smtplib.SMTP(host, port, timeout=30) as smtp:
+        smtp.send_message(reply)
+    typer.echo(f"answered {first_line!r} from {reply['From']} to “{original['Subject']}” "
+               f"through {host}:{port}")

@@ -1,6 +1,9 @@
-"""The `bevilling` command line."""
+"""The `bevilling` command line.
 
-import asyncio
+
+Each command imports what it needs when it runs, so `bevilling --help` answers at once.
+"""
+
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
@@ -8,22 +11,25 @@ from typing import Annotated
 import typer
 
 from cli import web_cli
-from cli.common import ErrorReportingGroup, engine, fail, parse_day, print_json, settings
+from cli.common import (
+    ErrorReportingGroup,
+    command_group,
+    engine,
+    fail,
+    parse_day,
+    print_json,
+    settings,
+)
 from cli.inbound_cli import inbound_app
 from cli.requests_cli import delegations_app, replies_app, requests_app
-from db.migrate import upgrade_to_head
-from loading.register_file import read_register
-from loading.yaml_lines import DataFileError
-from workflow.queries import audit_report, grant_rows, outbox_rows, reminder_rows, seal_audit
-from workflow.register_load import load_register
 
-app = typer.Typer(cls=ErrorReportingGroup,
+app = command_group(cls=ErrorReportingGroup,
                   help="bevilling – grant deadlines and budget approvals by e-mail "
                        "(Aarhus Kommune, Borgmesterens Afdeling).", no_args_is_help=True)
-grants_app = typer.Typer(help="The grant register.", no_args_is_help=True)
-reminders_app = typer.Typer(help="The reminder ledger.", no_args_is_help=True)
-outbox_app = typer.Typer(help="Outgoing mail.", no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+grants_app = command_group(help="The grant register.", no_args_is_help=True)
+reminders_app = command_group(help="The reminder ledger.", no_args_is_help=True)
+outbox_app = command_group(help="Outgoing mail.", no_args_is_help=True)
+audit_app = command_group(help="The hash-chained audit log.", no_args_is_help=True)
 app.add_typer(grants_app, name="grants")
 app.add_typer(reminders_app, name="reminders")
 app.add_typer(outbox_app, name="outbox")
@@ -38,12 +44,21 @@ app.add_typer(inbound_app, name="inbound")
 @app.command()
 def init() -> None:
     """Create or upgrade the database schema (Alembic migrations to head)."""
+    from db.migrate import upgrade_to_head
+
     url = settings().database_url
     try:
         upgrade_to_head(url)
     except Exception as exc:  # report any driver/migration failure as a clear CLI error
         fail(f"cannot initialise the database at {url}: {exc}")
     typer.echo(f"database ready: {url}")
+    from config.settings import create_local_token_secret
+
+    current = settings()
+    existed = current.token_secret_file.exists()
+    path = create_local_token_secret(current)
+    if path is not None:
+        typer.echo(f"link-signing key: {path} ({'kept' if existed else 'created, mode 600'})")
 
 
 @app.command()
@@ -54,6 +69,9 @@ def load(
     if not file.exists():
         fail(f"{file}: no such file", code=2)
     from flows.runtime import utc_now
+    from loading.register_file import read_register
+    from loading.yaml_lines import DataFileError
+    from workflow.register_load import load_register
 
     try:
         register = read_register(file)
@@ -81,10 +99,15 @@ def deadlines(
                                                    "default today in Copenhagen.")] = None,
 ) -> None:
     """Run the check-grant-deadlines flow: enqueue every reminder due (catching up missed days)."""
-    day = parse_day(as_of, option="--as-of")
-    from flows.deadlines import check_grant_deadlines
+    from cli.stack import run_flow_command
+    from flows.runtime import local_today, utc_now
+    from workflow.deadlines import enqueue_due
 
-    summary = check_grant_deadlines(as_of=day)
+    day = parse_day(as_of, option="--as-of")
+    summary = run_flow_command(
+        settings(), deployment="check-grant-deadlines/check-grant-deadlines",
+        flow="flows.deadlines:check_grant_deadlines", parameters={"as_of": day},
+        direct=lambda: enqueue_due(day or local_today(), now=utc_now()))
     typer.echo(f"as of {summary['as_of']}: {summary['reminders']} reminders "
                f"({summary['late']} late, {summary['expired']} expiry notices), "
                f"{summary['mails']} mails enqueued, {summary['superseded']} superseded")
@@ -93,9 +116,15 @@ def deadlines(
 @outbox_app.command("deliver")
 def outbox_deliver() -> None:
     """Run the deliver-outbox flow: send every due mail."""
-    from flows.delivery import deliver_outbox
+    import asyncio
 
-    summary = asyncio.run(deliver_outbox())
+    from cli.stack import run_flow_command
+    from workflow.delivery import drain_outbox
+
+    summary = run_flow_command(
+        settings(), deployment="deliver-outbox/deliver-outbox",
+        flow="flows.delivery:deliver_outbox", parameters={},
+        direct=lambda: asyncio.run(drain_outbox()))
     typer.echo(f"sent {summary['sent']}, retry later {summary['retry']}, "
                f"failed {summary['failed']}")
     for failure in summary["failures"]:
@@ -111,6 +140,8 @@ def outbox_list(
     state: Annotated[str | None, typer.Option(help="Only rows in this state.")] = None,
 ) -> None:
     """List outbox rows."""
+    from workflow.queries import outbox_rows
+
     rows = outbox_rows(engine(), state=state)
     if as_json:
         print_json(rows)
@@ -124,6 +155,8 @@ def grants_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List grants with end date, status and owner."""
+    from workflow.queries import grant_rows
+
     data = grant_rows(engine())
     if as_json:
         print_json(data)
@@ -139,6 +172,8 @@ def reminders_list(
         str | None, typer.Option(help="planned, sent, late-sent or cancelled.")] = None,
 ) -> None:
     """List the reminder ledger with the delivery state of each sent reminder."""
+    from workflow.queries import reminder_rows
+
     data = reminder_rows(engine(), state=state)
     if as_json:
         print_json(data)
@@ -151,6 +186,8 @@ def reminders_list(
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Recompute the audit hash chain; exit 1 if any event was altered or deleted."""
+    from workflow.queries import audit_report
+
     report = audit_report(engine())
     for line in report.checked:
         typer.echo(f"checked: {line}")
@@ -166,6 +203,7 @@ def audit_verify() -> None:
 def audit_seal() -> None:
     """Append one keyed event: after setting an audit key, anchors the unkeyed events before it."""
     from flows.runtime import utc_now
+    from workflow.queries import seal_audit
 
     seal_audit(engine(), now=utc_now())
     typer.echo("audit chain sealed with the configured key")

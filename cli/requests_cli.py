@@ -1,19 +1,18 @@
 """`bevilling requests …`, `replies …` and `delegations …`: the approval side of the CLI."""
 
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 
-from cli.common import engine, fail, parse_day, print_json, settings
-from workflow.context import token_secret
-from workflow.queries import delegation_rows, request_document_of, request_documents
+from cli.common import command_group, engine, fail, parse_day, print_json, settings
 
-requests_app = typer.Typer(help="Budget requests and their approval steps.", no_args_is_help=True)
-replies_app = typer.Typer(help="Inbound approval replies.", no_args_is_help=True)
-delegations_app = typer.Typer(help="Substitutes for absent approvers.", no_args_is_help=True)
+requests_app = command_group(help="Budget requests and their approval steps.", no_args_is_help=True)
+replies_app = command_group(help="Inbound approval replies.", no_args_is_help=True)
+delegations_app = command_group(help="Substitutes for absent approvers.", no_args_is_help=True)
 
 
 @requests_app.command("submit")
@@ -21,9 +20,15 @@ def requests_submit(
     key: Annotated[str, typer.Argument(help="Request key, e.g. STS-2027.")],
 ) -> None:
     """Run the route-budget-request flow: record the steps and mail the first approvers."""
-    from flows.approvals import route_budget_request
+    from cli.stack import run_flow_command
+    from flows.runtime import utc_now
+    from workflow.commands import submit_request
 
-    summary = route_budget_request(request_key=key)
+    summary = run_flow_command(
+        settings(), deployment="route-budget-request/route-budget-request",
+        flow="flows.approvals:route_budget_request", parameters={"request_key": key},
+        direct=lambda: submit_request(key, settings=settings(), engine=engine(), now=utc_now(),
+                                      actor="bevilling requests submit"))
     typer.echo(
         f"{key} (version {summary['version']}): {summary['steps']} steps; "
         f"approval mail to {', '.join(summary['mailed_to'])}"
@@ -36,6 +41,8 @@ def requests_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the documented JSON.")] = False,
 ) -> None:
     """Show a request with its steps: approver, on-behalf-of, state, decision, channel, time."""
+    from workflow.queries import request_document_of
+
     document = request_document_of(engine(), key)
     if document is None:
         fail(f"no budget request with key {key!r}", code=2)
@@ -63,12 +70,28 @@ def requests_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List requests with state and yearly amounts."""
+    from workflow.queries import request_documents
+
     rows = request_documents(engine())
     if as_json:
         print_json(rows)
         return
     for row in rows:
         typer.echo(f"{row['key']:<18} {row['state']:<9} {row['category']:<13} {row['title']}")
+        yearly = row["yearly_amounts"]
+        if yearly:
+            typer.echo("  " + "; ".join(f"{year}: {_span(money)} kr."
+                                        for year, money in sorted(yearly.items())))
+        elif row.get("amounts_note"):
+            typer.echo(f"  {row['amounts_note']}")
+
+
+def _span(money: dict[str, str | None]) -> str:
+    """`1.300.000` or `1.300.000–2.000.000` (Danish thousands separator, whole kroner)."""
+    low = Decimal(money["amount"] or "0")
+    high = Decimal(money["amount_max"] or money["amount"] or "0")
+    text = f"{int(low):,}".replace(",", ".")
+    return text if high == low else f"{text}–{int(high):,}".replace(",", ".")
 
 
 @replies_app.command("ingest")
@@ -77,6 +100,7 @@ def replies_ingest(
 ) -> None:
     """Ingest replies through the same path as the SMTP receiver and the IMAP poller."""
     from flows.runtime import utc_now
+    from workflow.context import token_secret
     from workflow.inbound import ingest_raw, read_sources
 
     current = settings()
@@ -142,6 +166,8 @@ def delegations_list(
     on: Annotated[str | None, typer.Option(help="Only those covering this day.")] = None,
 ) -> None:
     """List delegations."""
+    from workflow.queries import delegation_rows
+
     day: date | None = parse_day(on, option="--on")
     for row in delegation_rows(engine(), on=day):
         typer.echo(f"{row['person']} → {row['substitute']}  {row['starts']} – {row['ends']}")
@@ -153,11 +179,18 @@ def requests_follow_up(
                                                    "Copenhagen); default now.")] = None,
 ) -> None:
     """Run the escalate-approvals flow: steps to today's holders, digests, then escalation."""
-    from flows.escalation import escalate_approvals
+    from cli.stack import run_flow_command
+    from flows.runtime import utc_now
+    from workflow.commands import remind_and_escalate_now
 
     day = parse_day(as_of, option="--as-of")
-    summary = escalate_approvals(now=None if day is None else datetime.combine(
-        day, time(9), tzinfo=ZoneInfo(settings().timezone)).astimezone(UTC))
+    now = utc_now() if day is None else datetime.combine(
+        day, time(9), tzinfo=ZoneInfo(settings().timezone)).astimezone(UTC)
+    summary = run_flow_command(
+        settings(), deployment="escalate-approvals/escalate-approvals",
+        flow="flows.escalation:escalate_approvals",
+        parameters={} if day is None else {"now": now.isoformat()},
+        direct=lambda: remind_and_escalate_now(settings=settings(), engine=engine(), now=now))
     if summary.get("closed_day"):
         typer.echo("today is not a working day: nobody was reminded or escalated")
         return

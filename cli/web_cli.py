@@ -4,9 +4,9 @@ from typing import Annotated
 
 import typer
 
-from cli.common import settings
+from cli.common import command_group, settings
 
-app = typer.Typer(help="The approvers' web pages.")
+app = command_group(help="The approvers' web pages.")
 
 
 @app.command("web")
@@ -17,5 +17,8 @@ def web(
 ) -> None:
     """Serve the confirm pages of approval links (set BEVILLING_WEB_BASE_URL to their address)."""
     from web.server import serve
+    from workflow.events import prepare_events
 
+    if prepare_events():
+        typer.echo("decisions emit Prefect events: deliver-outbox starts at once", err=True)
     serve(settings(), host=host, port=port)

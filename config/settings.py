@@ -1,5 +1,6 @@
 """The one settings class: every knob comes from `BEVILLING_*` environment variables or `.env`."""
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -66,8 +67,22 @@ class Settings(BaseSettings):
         default=None, description="HMAC key of the audit chain (outside the database); "
         "unset: a key derived from TOKEN_SECRET; neither: unkeyed SHA-256."
     )
+    token_secret_file: Path = Field(
+        default=PROJECT_ROOT / "var" / "token-secret",
+        description="Local link-signing key written by `bevilling init` when neither "
+        "TOKEN_SECRET nor TOKEN_SECRET_BLOCK is set (one machine, `make run`).",
+    )
+    token_secret_file_allowed: bool = Field(
+        default=True,
+        description="False in production: refuse the local file, require TOKEN_SECRET(_BLOCK).",
+    )
     token_valid_days: int = 30
     web_base_url: str = "http://127.0.0.1:8000"
+    local_stack_file: Path = Field(
+        default=PROJECT_ROOT / "var" / "prefect-api-url",
+        description="Written by `make run` while it runs: the local Prefect server's API URL "
+        "and home, so the CLI runs flows there without PREFECT_API_URL being set.",
+    )
     policy_file: Path = PROJECT_ROOT / "data" / "approval-policies.yaml"
     max_notices_per_step: int = Field(
         default=2, ge=0, description="Clarifying/explaining mails per step, to stop mail loops."
@@ -99,6 +114,36 @@ class Settings(BaseSettings):
         "(Microsoft 365 writes them so); only when our own MTA strips incoming ones.",
     )
     templates_dir: Path = PROJECT_ROOT / "templates"
+
+
+def local_token_secret(settings: Settings) -> str | None:
+    """The key in `token_secret_file` when the local file is allowed and present, else None."""
+    path = settings.token_secret_file
+    if not settings.token_secret_file_allowed or not path.is_file():
+        return None
+    return path.read_text(encoding="utf-8").strip() or None
+
+
+def create_local_token_secret(settings: Settings) -> Path | None:
+    """Write a random key to `token_secret_file` (mode 600) once, when nothing else names one.
+
+    Returns the path when the file is (now) the key in use, None when the environment or a
+    Prefect block provides it or the local file is not allowed.
+    """
+    if settings.token_secret is not None or settings.token_secret_block:
+        return None
+    if not settings.token_secret_file_allowed:
+        return None
+    path = settings.token_secret_file
+    if not path.exists():
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Created with 0600 from the start: the key is never readable by others, not even briefly.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    return path
 
 
 @lru_cache(maxsize=1)

@@ -71,7 +71,20 @@ def chain_key(settings: Settings | None = None) -> ChainKey | None:
     if settings.token_secret is not None and settings.token_secret.get_secret_value():
         return ChainKey(_derive(settings.token_secret.get_secret_value()),
                         "derived from BEVILLING_TOKEN_SECRET")
+    local = _local_secret(settings)
+    if local:
+        return ChainKey(_derive(local), f"derived from the local key {settings.token_secret_file}")
     return None
+
+
+def _local_secret(settings: Settings) -> str:
+    """`make run`'s key file (written by `bevilling init`), when settings allow it; "" if none."""
+    if not settings.token_secret_file_allowed or settings.token_secret_block:
+        return ""
+    try:
+        return settings.token_secret_file.read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
 
 
 def canonical_time(at: datetime) -> str:

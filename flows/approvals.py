@@ -6,29 +6,23 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from sqlmodel import Session
 
-from db.engine import transaction
 from flows import runtime
-from workflow.context import make_context
+from workflow.commands import submit_request
+from workflow.events import OUTBOX_ENQUEUED, announce
 from workflow.reports import pending_approvals
-from workflow.routing import submit
 
 
 @task(name="record-steps-and-enqueue-mails")
 def record_steps_and_enqueue_mails(request_key: str) -> dict[str, Any]:
     """Steps and the first approval mails in one transaction."""
-    ctx = make_context(runtime.settings(), now=runtime.utc_now())
-    with transaction(runtime.engine()) as session:
-        result = submit(session, request_key, ctx=ctx, actor="route-budget-request")
+    summary = submit_request(request_key, settings=runtime.settings(), engine=runtime.engine(),
+                             now=runtime.utc_now(), actor="route-budget-request")
     get_run_logger().info(
-        "%s: %d steps, mailed %s", request_key, result.steps, ", ".join(result.mailed_to)
+        "%s: %d steps, mailed %s", request_key, summary["steps"], ", ".join(summary["mailed_to"])
     )
-    return {
-        "request": result.request_key,
-        "version": result.version,
-        "steps": result.steps,
-        "mailed_to": list(result.mailed_to),
-        "skipped_stages": list(result.skipped_stages),
-    }
+    announce(OUTBOX_ENQUEUED, count=len(summary["mailed_to"]), source="route-budget-request",
+             request_key=request_key)
+    return summary
 
 
 @task(name="publish-pending-approvals")
@@ -51,3 +45,10 @@ def route_budget_request(request_key: str) -> dict[str, Any]:
     summary = record_steps_and_enqueue_mails(request_key)
     publish_pending_approvals()
     return summary
+
+
+@flow(name="refresh-pending-approvals", flow_run_name="refresh-pending-approvals",
+      log_prints=True)
+def refresh_pending_approvals() -> int:
+    """Republish the pending-approvals table (triggered by every decision)."""
+    return publish_pending_approvals()

@@ -8,14 +8,17 @@ from prefect.artifacts import create_table_artifact
 
 from flows import runtime
 from workflow.deadlines import enqueue_due, upcoming_deadlines_of
+from workflow.events import OUTBOX_ENQUEUED, announce
 
 
 @task(name="enqueue-due-reminders")
 def enqueue_due_reminders(as_of: date) -> dict[str, Any]:
     """Enqueue everything due, logging progress per batch (one task run for all grants)."""
     logger = get_run_logger()
-    return enqueue_due(as_of, now=runtime.utc_now(), progress=lambda r: logger.info(
+    summary = enqueue_due(as_of, now=runtime.utc_now(), progress=lambda r: logger.info(
         "batch %d: %d reminders enqueued so far", r.batches, r.sent))
+    announce(OUTBOX_ENQUEUED, count=summary["mails"], source="check-grant-deadlines")
+    return summary
 
 
 @task(name="publish-upcoming-deadlines")

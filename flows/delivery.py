@@ -14,6 +14,8 @@ async def send_due_mail(now: datetime | None = None) -> dict[str, Any]:
     """Claim, send and record every due outbox row, in batches inside this one task."""
     summary = await drain_outbox(now=now)
     get_run_logger().info("sent %(sent)d, retry later %(retry)d, failed %(failed)d", summary)
+    if not (summary["sent"] or summary["retry"] or summary["failed"]):
+        return summary  # an idle run publishes nothing: "9 sent" stays the latest report
     await acreate_markdown_artifact(
         key="delivery-report",
         markdown=(f"## Outbox delivery\n\n| sent | retried | failed |\n|---|---|---|\n"

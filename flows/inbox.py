@@ -24,6 +24,7 @@ from db.imap_cursor import CursorPosition, cursor_key, load_cursor, position_for
 from flows import runtime
 from mail.imap_inbox import FetchedMessage, ImapConfig, ImapInbox
 from workflow.context import ConfigurationError
+from workflow.events import announce_decision
 from workflow.inbound import ingest_raw
 
 # Not the message's fault (database down, schema wrong, settings missing): stop and leave the
@@ -203,6 +204,8 @@ async def ingest_new_mail(now: datetime | None = None) -> dict[str, Any]:
         logger.info("IMAP is not configured (BEVILLING_IMAP_HOST unset): nothing to read")
         return InboxReport(configured=False).as_dict()
     report = await ingest_mailbox(config, imap, now=now)
+    if report.outcomes.get("decision"):
+        announce_decision(source="process-inbox", request_key=None)
     logger.info("%s: %s; moved %d processed, %d quarantined; cursor UID %d",
                 config.mailbox, dict(report.outcomes) or "no new mail", report.moved_processed,
                 report.moved_quarantine, report.last_uid)

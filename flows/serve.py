@@ -7,7 +7,9 @@ from typing import Any
 
 import yaml
 from prefect import Flow, serve
+from prefect.events import DeploymentTriggerTypes
 from prefect.schedules import Cron, Interval
+from pydantic import TypeAdapter
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,15 +38,35 @@ def schedules_of(spec: dict[str, Any]) -> list[Any]:
     return result
 
 
+def triggers_of(spec: dict[str, Any]) -> list[Any]:
+    """Deployment triggers of a prefect.yaml entry, validated as `prefect deploy` does."""
+    adapter: TypeAdapter[Any] = TypeAdapter(DeploymentTriggerTypes)
+    return [adapter.validate_python({"name": f"{spec['name']}__automation_{number}", **trigger})
+            for number, trigger in enumerate(spec.get("triggers") or [], start=1)]
+
+
+def imap_configured() -> bool:
+    """Whether an IMAP mailbox is configured (BEVILLING_IMAP_HOST)."""
+    from flows.inbox import ImapSettings
+
+    return ImapSettings().host is not None
+
+
 def deployments(path: Path = ROOT / "prefect.yaml") -> list[Any]:
-    """RunnerDeployments built from prefect.yaml (one source of truth for names and schedules)."""
+    """RunnerDeployments built from prefect.yaml (one source of truth for names and schedules).
+
+    A deployment tagged `needs-imap` gets no schedule while no IMAP mailbox is configured: it
+    would only run every minute to say so.
+    """
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
     built = []
     for spec in config["deployments"]:
         flow = load_flow(spec["entrypoint"])
+        idle = "needs-imap" in (spec.get("tags") or []) and not imap_configured()
         built.append(flow.to_deployment(
             name=spec["name"], description=spec.get("description"), tags=spec.get("tags"),
-            parameters=spec.get("parameters") or {}, schedules=schedules_of(spec),
+            parameters=spec.get("parameters") or {},
+            schedules=[] if idle else schedules_of(spec), triggers=triggers_of(spec),
             concurrency_limit=spec.get("concurrency_limit"),
         ))
     return built

@@ -1,5 +1,6 @@
 """Danish-first formatting of dates and money for mails (Babel); nbsp kept out of plain text."""
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -21,6 +22,38 @@ def _locale(language: str) -> str:
 def long_date(day: date, language: str) -> str:
     """'31. december 2025' in Danish, '31 December 2025' in English."""
     return format_date(day, "long", locale=_locale(language)).replace("\xa0", " ")
+
+
+def greeting(name: str, language: str) -> str:
+    """'Kære Karen Holm' for a person, 'Til Digitaliseringschefen' for a role (one word).
+
+    The seed's role mailboxes are named in the definite form ("Borgmesteren"), which takes no
+    "Kære"; a person's name has a first and a last name.
+    """
+    role = len(name.split()) == 1
+    if language == "en":
+        return "Hello" if role else f"Dear {name}"
+    return f"Til {name}" if role else f"Kære {name}"
+
+
+NBSP = "\xa0"
+WORD_JOINER = "\u2060"
+
+
+def unbreakable(text: str) -> str:
+    """An amount that never wraps inside itself: no-break spaces, no break after its en dash."""
+    return text.replace(" ", NBSP).replace("–", "–" + WORD_JOINER)
+
+
+# An amount inside free text from the register ("behovet vurderes til 1 mio. kr.").
+_AMOUNT_IN_TEXT = re.compile(
+    r"\d[\d.,]*(?: ?– ?\d[\d.,]*)? (?:mio\. |mia\. )?kr\."
+    r"|DKK \d[\d.,]*(?:–\d[\d.,]*)?(?: million)?")
+
+
+def unbreakable_amounts(text: str) -> str:
+    """Free text with every amount in it made `unbreakable` (the rest may wrap as it likes)."""
+    return _AMOUNT_IN_TEXT.sub(lambda found: unbreakable(found.group(0)), text)
 
 
 def _millions(value: Decimal, language: str) -> str:
@@ -79,13 +112,18 @@ def describe_line(line: MoneyLine, language: str) -> str:
     return f"{money(line.amount, line.amount_max, language)} {suffix}"
 
 
-def at_stake(lines: Sequence[MoneyLine], language: str) -> str | None:
-    """What runs out: the needs after the end date, or failing that the appropriated funds."""
+def at_stake(lines: Sequence[MoneyLine], language: str, *,
+             nobreak: bool = False) -> str | None:
+    """What runs out: the needs after the end date, or failing that the appropriated funds.
+
+    `nobreak`: each amount is `unbreakable` (for mail text), the words between them are not.
+    """
     needs = [line for line in lines if line.kind == "need"]
     chosen = needs or [line for line in lines if line.kind == "appropriated"]
     if not chosen:
         return None
-    parts = [describe_line(line, language) for line in chosen]
+    parts = [unbreakable(describe_line(line, language)) if nobreak
+             else describe_line(line, language) for line in chosen]
     joiner = " og " if language == "da" else " and "
     if len(parts) == 1:
         return parts[0]

@@ -57,6 +57,8 @@ def compose_message(
         params = {}
         if attachment.get("method"):
             params["method"] = attachment["method"]
+        if maintype == "text":  # RFC 5545 files are UTF-8; say so, or clients guess
+            params["charset"] = "utf-8"
         message.add_attachment(
             base64.b64decode(attachment["data"]), maintype=maintype, subtype=subtype,
             filename=attachment["filename"], params=params,

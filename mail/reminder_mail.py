@@ -56,7 +56,7 @@ def _context(
         "working_days_left": calendar.working_days_between(as_of, grant.end_date),
         "late": decision.late,
         "offset_days": decision.reminder.offset_days,
-        "stake": at_stake(grant.lines, language),
+        "stake": at_stake(grant.lines, language, nobreak=True),
         "lines": [{"label": line.label, "kind_text": KIND_TEXT[(language, line.kind)],
                    "years": years(line, language), "amount_text": describe_line(line, language)}
                   for line in grant.lines],

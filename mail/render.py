@@ -8,6 +8,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from domain.errors import ConfigurationError
+from mail.formatting import greeting, unbreakable, unbreakable_amounts
 
 SUPPORTED_LANGUAGES = ("da", "en")
 
@@ -27,7 +28,7 @@ class RenderedMail:
 
 @lru_cache(maxsize=4)
 def _environment(templates_dir: Path) -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(str(templates_dir / "email")),
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
         undefined=StrictUndefined,
@@ -37,6 +38,10 @@ def _environment(templates_dir: Path) -> Environment:
         # Templates ship with the code: no stat() of every template file on every mail.
         auto_reload=False,
     )
+    env.filters["amount"] = unbreakable  # {{ line.amount_text|amount }}
+    env.filters["greeting"] = greeting   # {{ recipient_name|greeting(lang) }}
+    env.filters["amounts"] = unbreakable_amounts  # {{ request.justification|amounts }}
+    return env
 
 
 def _render(

@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from config.settings import Settings
 from receiver.bounded_smtp import BoundedSMTP, ConnectionCount
+from workflow.events import announce_decision
 from workflow.inbound import ingest_raw
 from workflow.recipients import issued_recipient
 
@@ -110,6 +111,9 @@ class InboundHandler:
         except Exception:  # any failure: the MTA keeps the mail and retries
             log.exception("ingestion of mail from %s failed: answered 451", envelope.mail_from)
             return TRY_AGAIN
+        if result.outcome == "decision":  # committed: start delivery now, not at the schedule
+            await asyncio.to_thread(announce_decision, source="inbound-smtp",
+                                    request_key=result.request_key)
         self.outcomes[result.outcome] = self.outcomes.get(result.outcome, 0) + 1
         log.info("ingested %s: %s %s", result.message_id, result.outcome, result.detail)
         return ACCEPTED

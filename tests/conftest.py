@@ -16,6 +16,10 @@ os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "90"
 for _name in [n for n in os.environ
               if n.startswith("BEVILLING_") and n != "BEVILLING_TEST_POSTGRES_URL"]:
     del os.environ[_name]
+# Never the checkout's own var/: the local token secret and the stack's address live in the tests'.
+_VAR = Path(tempfile.mkdtemp(prefix="bevilling-var-"))
+os.environ["BEVILLING_TOKEN_SECRET_FILE"] = str(_VAR / "token-secret")
+os.environ["BEVILLING_LOCAL_STACK_FILE"] = str(_VAR / "prefect-api-url")
 
 # The imports below must follow the environment set-up above, hence E402.
 import pytest  # noqa: E402

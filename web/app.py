@@ -29,6 +29,7 @@ from web.confirm import (
 from web.texts import REFUSALS, UI
 from workflow.confirm_link import Target, act_on_target, read_target
 from workflow.context import WorkflowContext, make_context, token_secret
+from workflow.events import announce_decision
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_FORM_BYTES = 32_768
@@ -139,6 +140,7 @@ class ConfirmPages:
             context = act_on_target(get_engine(self.settings.database_url), token, decided)
         except RefusedError as refusal:
             return self.refused(refusal)
+        announce_decision(source="confirm-page", request_key=context["request"]["key"])
         return self.render("result.html.j2", context)
 
 

@@ -14,7 +14,7 @@ from domain.approval_state import StepState, Verdict
 from domain.errors import Refusal as Reason
 from domain.errors import RefusedError
 from domain.request_changes import describe_changes
-from mail.formatting import long_date, money
+from mail.formatting import greeting, long_date, money
 from models import ApprovalStep
 from web.texts import REQUEST_STATES, UI, language_of
 from workflow.approval_mail import CATEGORY_TEXT, CONSULT_TEXT, DECISION_TEXT
@@ -119,11 +119,13 @@ def page_context(session: Session, target: Target) -> dict[str, Any]:
               "amount": money(line.amount, line.amount_max, language),
               "kind": words["recurring"] if line.recurring else words["one_off"]}
              for line in sorted(view.lines, key=lambda line: line.year)]
-    approved = [f"{_stage(s, language)}: {_who(s, language)}" for s in view.steps
+    approved = [f"{_stage(s, language)}: {_who(s, language)}"
+                + (f" – »{s.comment}«" if s.comment else "") for s in view.steps
                 if s.version == view.version and s.state is StepState.APPROVED]
     return {
         "lang": language, "t": words,
         "approver_name": step.approver.name,
+        "greeting": greeting(step.approver.name, language),
         "on_behalf_of": step.on_behalf_of.name if step.on_behalf_of else "",
         "stage": _stage(step, language), "consult": step.stage_kind == "consult",
         "deadline": long_date(step.due_date, language) if step.due_date else "–",

@@ -10,7 +10,6 @@ LANGUAGES: Final = ("da", "en")
 UI: Final[dict[str, dict[str, str]]] = {
     "da": {
         "page_title": "Budgetansøgning til godkendelse",
-        "greeting": "Kære {name}",
         "on_behalf": "på vegne af {name}",
         "ask": "Du bedes tage stilling til ansøgningen som {stage}.",
         "ask_consult": "Du er hørt som {stage}. Dit svar registreres, men et nej afviser ikke "
@@ -58,7 +57,6 @@ UI: Final[dict[str, dict[str, str]]] = {
     },
     "en": {
         "page_title": "Budget request for approval",
-        "greeting": "Dear {name}",
         "on_behalf": "on behalf of {name}",
         "ask": "Please decide on this request as {stage}.",
         "ask_consult": "You are consulted as {stage}. Your answer is recorded, but a no does not "
@@ -120,7 +118,8 @@ REFUSALS: Final[dict[str, dict[Refusal, tuple[str, str]]]] = {
                  "Hvert link kan kun bruges én gang. Brug linket i den nyeste mail om "
                  "ansøgningen."),
         Refusal.DECIDED: ("Du har allerede svaret",
-                    "Ansøgningen {key} blev {decision} {when}. Et svar kan ikke ændres her."),
+                    "Dit svar på ansøgningen {key} er registreret: {decision} {when}. Et svar kan "
+                    "ikke ændres her."),
         Refusal.OUTDATED: ("Ansøgningen er blevet ændret",
                      "Ansøgningen {key} er ændret, efter mailen blev sendt (nu version "
                      "{version}). Et svar på den gamle version tæller ikke. Er dit svar "
@@ -148,7 +147,8 @@ REFUSALS: Final[dict[str, dict[Refusal, tuple[str, str]]]] = {
         Refusal.USED: ("This link has been used",
                  "Each link works once. Use the link in the latest mail about the request."),
         Refusal.DECIDED: ("You have already answered",
-                    "Request {key} was {decision} {when}. An answer cannot be changed here."),
+                    "Your answer on request {key} is recorded: {decision} {when}. An answer "
+                    "cannot be changed here."),
         Refusal.OUTDATED: ("The request has changed",
                      "Request {key} was changed after the mail was sent (now version "
                      "{version}). An answer to the old version does not count. If your answer "

@@ -163,8 +163,8 @@ def approval_request_mail(
     """The mail asking one approver to decide, with the reply address and the signed link."""
     language = _language(step.approver)
     settings = ctx.settings
-    approved = [
-        f"{_stage_title(s, language)}: {_who(s)}"
+    approved = [  # with their comments: the next approver reads what the earlier ones said
+        f"{_stage_title(s, language)}: {_who(s)}" + (f" – »{s.comment}«" if s.comment else "")
         for s in request.steps
         if s.version == request.version and s.state is StepState.APPROVED
     ]

@@ -7,7 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from config.closed_days import working_calendar
-from config.settings import Settings
+from config.settings import Settings, local_token_secret
 from domain.approval_policy import ApprovalPolicy
 from domain.errors import ConfigurationError
 from domain.working_days import WorkingCalendar
@@ -60,7 +60,10 @@ def _policies(path: Path) -> tuple[ApprovalPolicy, ...]:
 
 
 def token_secret(settings: Settings) -> str:
-    """The link-signing secret from settings or a Prefect Secret block."""
+    """The link-signing secret: BEVILLING_TOKEN_SECRET, a Prefect Secret block, or the local file.
+
+    The local file (`bevilling init` writes it) counts only while `token_secret_file_allowed`.
+    """
     if settings.token_secret is not None and settings.token_secret.get_secret_value():
         return settings.token_secret.get_secret_value()
     if settings.token_secret_block:
@@ -68,8 +71,18 @@ def token_secret(settings: Settings) -> str:
 
         block: Secret[str] = Secret.load(settings.token_secret_block)  # type: ignore[assignment]
         return str(block.get())
+    local = local_token_secret(settings)
+    if local is not None:
+        return local
+    if not settings.token_secret_file_allowed:
+        raise TokenSecretMissing(
+            "no token secret: set BEVILLING_TOKEN_SECRET or BEVILLING_TOKEN_SECRET_BLOCK "
+            f"(the local file {settings.token_secret_file} is refused: "
+            "BEVILLING_TOKEN_SECRET_FILE_ALLOWED=false)"
+        )
     raise TokenSecretMissing(
-        "no token secret: set BEVILLING_TOKEN_SECRET or BEVILLING_TOKEN_SECRET_BLOCK"
+        "no token secret: set BEVILLING_TOKEN_SECRET or BEVILLING_TOKEN_SECRET_BLOCK, "
+        f"or run `bevilling init` to create the local {settings.token_secret_file}"
     )
 
 

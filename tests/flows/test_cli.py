@@ -101,8 +101,12 @@ def test_uninitialised_database_gets_a_hint_not_a_traceback(tmp_path: Path) -> N
 
 
 def test_missing_token_secret_is_a_configuration_error(tmp_path: Path) -> None:
-    env = {"BEVILLING_DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}"}
+    # Production refuses the local file: `init` writes none and nothing finds one.
+    env = {"BEVILLING_DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}",
+           "BEVILLING_TOKEN_SECRET_FILE": str(tmp_path / "token-secret"),
+           "BEVILLING_TOKEN_SECRET_FILE_ALLOWED": "false"}
     assert _cli(["init"], env).returncode == 0
+    assert not (tmp_path / "token-secret").exists()
     result = _cli(["replies", "ingest", str(ROOT / "tests/fixtures/eml/gmail-da-approve.eml")],
                   {**env, "BEVILLING_TOKEN_SECRET": ""})
     assert result.returncode == 1

@@ -58,3 +58,14 @@ async def test_failed_delivery_is_an_artifact(app_env: dict[str, str], engine: E
     await deliver_outbox()
     failures = await latest_artifact("delivery-failures")
     assert "erhverv@kommune.example.org" in str(failures.data)
+
+
+async def test_an_idle_delivery_publishes_no_new_report(app_env: dict[str, str], engine: Engine,
+                                                        smtp_server: SmtpServer) -> None:
+    load_file(engine, SEED)
+    check_grant_deadlines(as_of=date(2025, 10, 1))
+    await deliver_outbox()
+    before = await latest_artifact("delivery-report")
+    assert (await deliver_outbox())["sent"] == 0
+    after = await latest_artifact("delivery-report")
+    assert after.id == before.id

@@ -22,7 +22,9 @@ ENTRIES: list[dict[str, Any]] = SPEC["deployments"]
 EXPECTED = {"check-grant-deadlines", "deliver-outbox", "route-budget-request",
             "escalate-approvals", "send-digest", "process-inbox"}
 # On-demand deployments get their required parameters when triggered.
-RUN_TIME_PARAMETERS = {"route-budget-request": {"request_key": "STS-2027"}}
+RUN_TIME_PARAMETERS = {"route-budget-request": {"request_key": "STS-2027"},
+                       "alert-admins": {"flow_run_id": "prefect.flow-run.00000000-0000-0000-"
+                                                       "0000-000000000000"}}
 
 
 def test_expected_deployments_are_declared() -> None:

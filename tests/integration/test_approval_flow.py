@@ -98,7 +98,7 @@ def flow(app_env: dict[str, str], engine: Engine, smtp_server: SmtpServer) -> Fl
 def text_of(message: EmailMessage) -> str:
     """Plain text with Babel's non-breaking spaces made ordinary."""
     text = plain_text(message).replace("\r\n", "\n")
-    return text.replace("\u00a0", " ").replace("\u202f", " ")
+    return text.replace("\u00a0", " ").replace("\u202f", " ").replace("\u2060", "")
 
 
 def only(messages: list[EmailMessage]) -> EmailMessage:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from db.audit import verify_chain
+from mail.formatting import unbreakable
 from models import AuditEvent, Outbox, OutboxState
 from tests.support.factories import SEED, load_file, make_grant, write_register
 from tests.support.smtp_server import SmtpServer
@@ -50,11 +51,12 @@ async def test_danish_reminder_arrives_with_both_parts_ics_and_headers(
     text = _part(message, "text/plain")
     html = _part(message, "text/html")
     assert "31. december 2025" in text
-    assert "1,3–2 mio. kr. årligt" in text
-    assert "500.000 kr. én gang" in text
+    # Amounts never wrap inside themselves (issue 11): no-break spaces, no break after the dash.
+    assert unbreakable("1,3–2 mio. kr. årligt") in text
+    assert unbreakable("500.000 kr. én gang") in text
     assert "arbejdsdage" in text
     assert "<table" in html
-    assert "1,3–2 mio. kr. årligt" in html
+    assert unbreakable("1,3–2 mio. kr. årligt") in html
     ics_parts = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
     assert len(ics_parts) == 1
     payload = ics_parts[0].get_payload(decode=True)
@@ -62,6 +64,7 @@ async def test_danish_reminder_arrives_with_both_parts_ics_and_headers(
     ics = payload.decode()
     assert "DTSTART;VALUE=DATE:20251231" in ics
     assert ics_parts[0].get_filename() == "udloeb-DOMEN.ics"
+    assert ics_parts[0].get_content_charset() == "utf-8"
     with Session(engine) as session:
         row = session.execute(select(Outbox).where(
             col(Outbox.recipients) == ["medborgerskab@kommune.example.org"])).scalar_one()
