@@ -28,7 +28,8 @@ PACKAGES = ("domain", "models", "config", "db", "mail", "loading", "workflow", "
             "web", "receiver", "migrations")
 _ROW = re.compile(r"^\|\s*(SQLite[^|]*|PostgreSQL)\s*\|(.*)\|\s*$")
 _SPIFF = re.compile(r"([\d,]+) steps/s")
-_P99 = re.compile(r"^\|\s*reply → delivered[^|]*\|[^|]*\|[^|]*\|\s*([\d.]+)\s*\|", re.M)
+_P99 = re.compile(r"^\|\s*reply due → next approver's mail in the sink\s*\|\s*\d+\s*\|"
+                  r"\s*[\d.]+\s*\|\s*([\d.]+)\s*\|", re.M)
 
 
 @dataclass
@@ -50,13 +51,17 @@ def production_lines(tree: Path) -> int:
     return total
 
 
-def run_module(tree: Path, module: str, *args: str, timeout: float = 1800) -> str:
-    """`python -m module args` with `tree` first on the path; its stdout (raises on failure)."""
+def run_module(tree: Path, module: str, *args: str, timeout: float = 1800,
+               missed_target_ok: bool = False) -> str:
+    """`python -m module args` with `tree` first on the path; its stdout (raises on failure).
+
+    `missed_target_ok`: exit 1 (a script saying its target was missed) still returns the output.
+    """
     done = subprocess.run(
         [sys.executable, "-m", module, *args], cwd=tree, capture_output=True, text=True,
         timeout=timeout, env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin",
                               "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}, check=False)
-    if done.returncode != 0:
+    if done.returncode != 0 and not (missed_target_ok and done.returncode == 1):
         tail = done.stdout[-2000:] + done.stderr[-2000:]
         raise RuntimeError(f"{module} in {tree} failed:\n{tail}")
     return done.stdout
@@ -98,7 +103,7 @@ def spiff_rate(n: int) -> float:
 
 def latency_p99(tree: Path) -> float:
     """p99 seconds from a reply at `inbound serve` to the next mail in the sink, 100/s for 20 s."""
-    match = _P99.search(run_module(tree, "bench.reply_latency"))
+    match = _P99.search(run_module(tree, "bench.reply_latency", missed_target_ok=True))
     if match is None:
         raise RuntimeError(f"bench.reply_latency in {tree} printed no p99")
     return float(match.group(1))
