@@ -52,6 +52,9 @@ async def test_with_the_stack_a_flow_command_is_a_run_of_its_deployment(
     route = await load_flow("flows/approvals.py:route_budget_request").ato_deployment(
         name="route-budget-request")
     deployment_id = await route.aapply()
+    async with get_client() as client:  # the session's one server keeps earlier tests' runs
+        earlier = {run.id for run in await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))}
     stack_file = tmp_path / "prefect-api-url"
     stack_file.write_text(json.dumps({"api_url": str(PREFECT_API_URL.value()),
                                       "prefect_home": str(tmp_path / "prefect")}),
@@ -59,17 +62,14 @@ async def test_with_the_stack_a_flow_command_is_a_run_of_its_deployment(
     home = tmp_path / "home"
     home.mkdir()
     env = _clean_env(app_env, home, stack_file)
-    only_ours = DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
-    async with get_client() as client:
-        # The Prefect server is shared by the session: runs of an earlier parametrisation stay.
-        earlier = {run.id for run in await client.read_flow_runs(deployment_filter=only_ours)}
     assert _cli(["load", str(SEED)], env).returncode == 0
     done = _cli(["requests", "submit", "STS-2027"], env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "approval mail to" in done.stdout
     assert "ran as a flow run on the Prefect server" in done.stderr
     async with get_client() as client:
-        runs = [run for run in await client.read_flow_runs(deployment_filter=only_ours)
-                if run.id not in earlier]
-    assert [(run.name, run.state_name) for run in runs] == [("route-STS-2027", "Completed")]
+        runs = await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
+    assert [(run.name, run.state_name) for run in runs
+            if run.id not in earlier] == [("route-STS-2027", "Completed")]
     assert not (home / ".prefect").exists()
