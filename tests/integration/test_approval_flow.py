@@ -16,7 +16,7 @@ import yaml
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
-from config.settings import Settings, get_settings
+from config.settings import get_settings
 from db.audit import verify_chain
 from db.engine import transaction
 from models import ApprovalStep, Delegation, InboundMessage, Person
@@ -28,7 +28,6 @@ from tests.support.approvals import (
     bounce_address,
     build_reply,
     corpus_bytes,
-    drain,
     dsn_for,
     ingest,
     load_requests,
@@ -36,12 +35,12 @@ from tests.support.approvals import (
     outbox,
     pending_step,
     plain_text,
-    received_by,
     request_state,
     steps_of,
     submit_request,
     token_in,
 )
+from tests.support.approvals import Flow as BaseFlow
 from tests.support.factories import SEED
 from tests.support.smtp_server import SmtpServer
 from workflow.context import make_context
@@ -60,27 +59,8 @@ STEP_KEYS = {"stage", "approver_email", "on_behalf_of", "state", "decision", "co
 
 
 @dataclass
-class Flow:
-    """The running system of one test: database, settings, SMTP server, and the clock."""
-
-    engine: Engine
-    settings: Settings
-    smtp: SmtpServer
-    now: datetime = SUBMITTED
-
-    def tick(self, minutes: int = 5) -> datetime:
-        self.now += timedelta(minutes=minutes)
-        return self.now
-
-    def deliver(self) -> dict[str, Any]:
-        return drain(self.tick())
-
-    def inbox(self, recipient: str) -> list[EmailMessage]:
-        return received_by(self.smtp.handler.received, recipient)
-
-    def reply(self, original: EmailMessage, *, sender: str, text: str, **kw: Any) -> str:
-        raw = build_reply(original, sender=sender, text=text, date=self.now, **kw)
-        return ingest(self.engine, raw, settings=self.settings, now=self.tick()).outcome
+class Flow(BaseFlow):
+    """The shared test system, plus this file's request as `requests show --json` has it."""
 
     def document(self) -> dict[str, Any]:
         with Session(self.engine) as session:

@@ -7,9 +7,7 @@ cascade through a substitute's substitute, on SQLite and PostgreSQL.
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -17,19 +15,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
 from sqlmodel import Session, col
 
-from config.settings import Settings, get_settings
+from config.settings import get_settings
 from db.engine import transaction
 from models import ApprovalStep, Person
+from tests.support.approvals import Flow as BaseFlow
 from tests.support.approvals import (
-    SUBMITTED,
     approval_mail_for,
-    build_reply,
-    drain,
-    ingest,
     load_requests,
     load_seed,
     pending_step,
-    received_by,
     request_state,
     steps_of,
     submit_request,
@@ -48,25 +42,8 @@ LINK = re.compile(r"/confirm/([A-Za-z0-9._-]+)")
 
 
 @dataclass
-class Flow:
-    engine: Engine
-    settings: Settings
-    smtp: SmtpServer
-    now: datetime = SUBMITTED
-
-    def tick(self, minutes: int = 5) -> datetime:
-        self.now += timedelta(minutes=minutes)
-        return self.now
-
-    def deliver(self) -> dict[str, Any]:
-        return drain(self.tick())
-
-    def inbox(self, recipient: str) -> list[EmailMessage]:
-        return received_by(self.smtp.handler.received, recipient)
-
-    def reply(self, original: EmailMessage, *, sender: str, text: str) -> str:
-        raw = build_reply(original, sender=sender, text=text, date=self.now)
-        return ingest(self.engine, raw, settings=self.settings, now=self.tick()).outcome
+class Flow(BaseFlow):
+    """The shared test system, plus a delegation starting today."""
 
     def delegate(self, person: str, substitute: str, *, days: int = 10) -> None:
         today = self.now.date()

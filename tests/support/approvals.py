@@ -8,7 +8,7 @@ import asyncio
 import email
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from email.utils import format_datetime, parseaddr
@@ -24,7 +24,7 @@ from loading.register_file import read_register
 from mail.mime import envelope_sender
 from models import ApprovalStep, BudgetRequest, Outbox, Person
 from tests.support.factories import NOW, SEED, load_file
-from tests.support.smtp_server import Received
+from tests.support.smtp_server import Received, SmtpServer
 from workflow.context import make_context
 from workflow.inbound import ingest_raw
 from workflow.ingest import IngestResult
@@ -253,3 +253,27 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"database_url": database_url, "token_secret": SECRET}
     values.update(overrides)
     return Settings(**values)
+
+
+@dataclass
+class Flow:
+    """The running system of one test: database, settings, SMTP server, and the clock."""
+
+    engine: Engine
+    settings: Settings
+    smtp: SmtpServer
+    now: datetime = SUBMITTED
+
+    def tick(self, minutes: int = 5) -> datetime:
+        self.now += timedelta(minutes=minutes)
+        return self.now
+
+    def deliver(self) -> dict[str, Any]:
+        return drain(self.tick())
+
+    def inbox(self, recipient: str) -> list[EmailMessage]:
+        return received_by(self.smtp.handler.received, recipient)
+
+    def reply(self, original: EmailMessage, *, sender: str, text: str, **kw: Any) -> str:
+        raw = build_reply(original, sender=sender, text=text, date=self.now, **kw)
+        return ingest(self.engine, raw, settings=self.settings, now=self.tick()).outcome
