@@ -77,15 +77,18 @@ class StatementTimer:
 
 def reset(engine: Any) -> None:
     """Undo exactly what a check wrote: its ledger updates and audit events."""
-    from sqlalchemy import text
+    from sqlalchemy import delete, update
+    from sqlmodel import col
+
+    from models import AuditEvent, AuditHead, Reminder, ReminderState
+    from models.audit import GENESIS_HASH
 
     with engine.begin() as connection:
-        connection.execute(text(
-            "UPDATE reminder SET state='PLANNED', handled_on=NULL, note='', outbox_id=NULL "
-            "WHERE handled_on = :day"), {"day": AS_OF.isoformat()})
-        connection.execute(text("DELETE FROM auditevent"))
-        connection.execute(text("UPDATE audithead SET last_seq=0, last_hash=:h WHERE id=1"),
-                           {"h": "0" * 64})
+        connection.execute(update(Reminder).where(col(Reminder.handled_on) == AS_OF).values(
+            state=ReminderState.PLANNED, handled_on=None, note="", outbox_id=None))
+        connection.execute(delete(AuditEvent))
+        connection.execute(update(AuditHead).where(col(AuditHead.id) == 1).values(
+            last_seq=0, last_hash=GENESIS_HASH))
     raw = engine.raw_connection()  # outside a transaction: our engines BEGIN IMMEDIATE
     try:
         raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -95,12 +98,16 @@ def reset(engine: Any) -> None:
 
 def due_now(engine: Any) -> int:
     """Planned reminders due on or before AS_OF."""
-    from sqlalchemy import text
+    from sqlalchemy import func, select
+    from sqlmodel import col
+
+    from models import Reminder, ReminderState
 
     with engine.connect() as connection:
-        return int(connection.execute(text(
-            "SELECT count(*) FROM reminder WHERE state='PLANNED' AND due_date <= :day"),
-            {"day": AS_OF.isoformat()}).scalar_one())
+        return int(connection.execute(
+            select(func.count()).select_from(Reminder).where(
+                col(Reminder.state) == ReminderState.PLANNED,
+                col(Reminder.due_date) <= AS_OF)).scalar_one())
 
 
 def check_once(engine: Any, timer: StatementTimer, *, due: int) -> Run:
