@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -82,7 +83,17 @@ def _local_secret(settings: Settings) -> str:
     if not settings.token_secret_file_allowed or settings.token_secret_block:
         return ""
     try:
-        return settings.token_secret_file.read_text(encoding="utf-8").strip()
+        stamp = settings.token_secret_file.stat().st_mtime_ns
+    except OSError:
+        return ""
+    return _read_secret(str(settings.token_secret_file), stamp)
+
+
+@lru_cache(maxsize=8)
+def _read_secret(path: str, stamp: int) -> str:
+    """The key file's text, read once per (path, modification time): appends run per decision."""
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
     except OSError:
         return ""
 
